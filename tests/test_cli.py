@@ -1,0 +1,88 @@
+"""The geoinversion command, run as a user runs it: a real process writing real files."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+EXE = str(Path(sys.executable).parent / 'geoinversion')
+ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'MPLBACKEND': 'Agg'}
+
+def cli(*args, check=True):
+    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300)
+    if check: assert r.returncode == 0, r.stderr
+    return r
+
+def test_synth_writes_a_run_folder(tmp_path):
+    cli('synth', '--out', tmp_path / 'run', '--n', 12, '--seed', 5)
+    files = sorted(p.name for p in (tmp_path / 'run').iterdir())
+    assert files == ['description.json', 'environment.json', 'normalization.json', 'run.json', 'samples.nc', 'samples.png']
+    run = json.loads((tmp_path / 'run' / 'run.json').read_text())
+    assert run['status'] == 'finished' and run['summary']['samples'] == 12
+    env = json.loads((tmp_path / 'run' / 'environment.json').read_text())
+    assert env['packages']['tensorflow'].startswith('2.21')
+    with xr.open_dataset(tmp_path / 'run' / 'samples.nc') as ds:
+        assert ds['los'].shape == (12, 64, 64, 2) and ds['los'].attrs['units'] == 'm'
+        assert ((ds['depth'] >= 2075 - 1e-3) & (ds['depth'] <= 2425 + 1e-3)).all()   # test subset: held-out depths
+
+def test_same_seed_same_samples_across_processes(tmp_path):
+    for name, seed in (('a', 7), ('b', 7), ('c', 8)):
+        cli('synth', '--out', tmp_path / name, '--n', 6, '--seed', seed, '--subset', 'train')
+    load = lambda n: xr.open_dataset(tmp_path / n / 'samples.nc')['los'].values
+    np.testing.assert_array_equal(load('a'), load('b'))
+    assert not np.allclose(load('a'), load('c'))
+
+def test_finished_run_is_not_overwritten(tmp_path):
+    cli('synth', '--out', tmp_path / 'r', '--n', 2)
+    before = (tmp_path / 'r' / 'samples.nc').read_bytes()
+    r = cli('synth', '--out', tmp_path / 'r', '--n', 3, check=False)
+    assert r.returncode == 2 and 'overwrite' in r.stderr
+    assert (tmp_path / 'r' / 'samples.nc').read_bytes() == before
+    cli('synth', '--out', tmp_path / 'r', '--n', 3, '--overwrite')
+    with xr.open_dataset(tmp_path / 'r' / 'samples.nc') as ds: assert ds.sizes['sample'] == 3
+
+@pytest.mark.parametrize('content, path, allowed', [
+    ('{"type": "generated"', '$', None),                                                     # not JSON
+    ('{"type": "generated", "generation_type": "sill"}', '$.generation_type', 'mogi'),
+    ('{"type": "generated", "generation_type": "mogi", "distributions": {"depth": {"type": "uniform", "low": 0, "high": 10}, "delta_volume": {"type": "uniform", "low": 1, "high": 2}}, '
+     '"geometries": [{"name": "a", "heading": 0, "incidence": 30}]}', '$.distributions.depth', '> 0'),
+])
+def test_bad_description_exits_2_with_location(tmp_path, content, path, allowed):
+    f = tmp_path / 'bad.json'
+    f.write_text(content)
+    r = cli('synth', '--dataset', f, '--out', tmp_path / 'r', check=False)
+    assert r.returncode == 2, r.stderr
+    assert f'{f}: at {path}:' in r.stderr
+    if allowed: assert f'allowed: ' in r.stderr and allowed in r.stderr
+    assert not (tmp_path / 'r').exists()
+    assert 'Traceback' not in r.stderr
+
+def test_missing_file_and_bad_numbers(tmp_path):
+    r = cli('synth', '--dataset', tmp_path / 'nope.json', '--out', tmp_path / 'r', check=False)
+    assert r.returncode == 2 and 'description file not found' in r.stderr
+    r = cli('synth', '--out', tmp_path / 'r', '--n', 0, check=False)
+    assert r.returncode == 2 and '--n must be positive' in r.stderr
+    r = cli('synth', '--out', tmp_path / 'r', '--subset', 'holdout', check=False)
+    assert r.returncode == 2 and 'invalid choice' in r.stderr
+
+def test_killed_run_resumes(tmp_path):
+    "SIGKILL in the middle of a long generation leaves no partial file, and the same command then finishes."
+    out = tmp_path / 'r'
+    p = subprocess.Popen([EXE, 'synth', '--out', str(out), '--n', '400000', '--subset', 'train'], env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / 'run.json').exists() and time.time() < deadline: time.sleep(0.2)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGKILL); p.wait()
+    assert json.loads((out / 'run.json').read_text())['status'] == 'running'
+    assert not (out / 'samples.nc').exists()
+    cli('synth', '--out', out, '--n', 5, '--subset', 'train')   # reopens the unfinished run
+    run = json.loads((out / 'run.json').read_text())
+    assert run['status'] == 'finished' and len(run['starts']) == 2
+    assert not [p.name for p in out.iterdir() if p.name.endswith('.tmp')]
