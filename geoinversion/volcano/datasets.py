@@ -18,7 +18,7 @@ from pydantic import Field, SerializeAsAny, field_validator, model_validator
 from ..core import DescriptionError, write_json
 from ..descriptions import Description, Invalid, describe_fields, load_description
 from ..distributions import Distribution, check_intervals, interval_quantile, parse_distribution, split_intervals
-from .insar import Geometry, Mask, Noise, Wrap, observe
+from .insar import Geometry, Mask, Noise, Wrap, degrade, project_los
 from .sources import generators, grid
 
 # %% auto #0
@@ -190,11 +190,17 @@ class VolcanoDataset:
             params[name] = d.distributions[name].quantile(interval_quantile(ivs[name], u))
         return params
 
+    def clean_los(self, params:dict):
+        "Noise-free LOS images `(B, ny, nx, C)` for a batch of source parameters (one fused XLA computation)."
+        if not hasattr(self, '_clean'):
+            geoms = self.description.geometries
+            self._clean = tf.function(lambda p: project_los(*self.generator(self.x, self.y, **p), geoms), jit_compile=True)
+        return self._clean({k: tf.convert_to_tensor(v, self.dtype) for k, v in params.items()})
+
     def render(self, params:dict, seed):
         "LOS images `(B, ny, nx, C)` for a batch of source parameters, with the description's noise, mask and wrapping."
         d = self.description
-        disp = self.generator(self.x, self.y, **{k: tf.convert_to_tensor(v, self.dtype) for k, v in params.items()})
-        return observe(*disp, d.geometries, seed, d.noise, d.mask, d.wrap)
+        return degrade(self.clean_los(params), seed, d.noise, d.mask, d.wrap)
 
     def normalize(self, name:str, value):
         "Map a target's physical value into [0, 1] (its distribution's range)."

@@ -16,8 +16,8 @@ from ..descriptions import Description
 from .sources import generators, grid
 
 # %% auto #0
-__all__ = ['ASCENDING', 'DESCENDING', 'Geometry', 'los_vector', 'project_los', 'Noise', 'powerlaw_noise', 'Mask', 'Wrap',
-           'decorrelation_mask', 'wrap_phase', 'observe', 'Explorer']
+__all__ = ['ASCENDING', 'DESCENDING', 'Geometry', 'los_vector', 'project_los', 'hash_uniform', 'Noise', 'powerlaw_noise', 'Mask',
+           'Wrap', 'decorrelation_mask', 'wrap_phase', 'degrade', 'observe', 'Explorer']
 
 # %% ../../nbs/11_volcano.insar.ipynb #13caf8ed
 class Geometry(Description):
@@ -41,7 +41,28 @@ def project_los(ue, un, uz, geometries:list[Geometry]):
     e = tf.constant(np.stack([los_vector(g) for g in geometries], -1), ue.dtype)  # (3, C)
     return ue[..., None] * e[0] + un[..., None] * e[1] + uz[..., None] * e[2]
 
-# %% ../../nbs/11_volcano.insar.ipynb #49f31da7
+# %% ../../nbs/11_volcano.insar.ipynb #90913422
+def _lowbias32(x):
+    "Wellons' `lowbias32` integer hash (uint32 -> uint32)."
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16)) * tf.constant(0x7feb352d, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15)) * tf.constant(0x846ca68b, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
+
+@tf.function(jit_compile=True)
+def _hash_unit(n, keys, dtype):
+    "`n` uniforms in [0, 1): two keyed rounds of the hash over the counter 0..n-1, top 24 bits kept."
+    i = tf.bitcast(tf.range(n, dtype=tf.int32), tf.uint32)
+    bits = _lowbias32(tf.bitwise.bitwise_xor(_lowbias32(i * tf.constant(0x9E3779B9, tf.uint32) + keys[0]), keys[1]))
+    return tf.cast(tf.bitwise.right_shift(bits, 8), dtype) * (1.0 / 16777216.0)
+
+def hash_uniform(shape, # a static shape (Python ints)
+                 seed, # stateless seed: two integers
+                 dtype=tf.float32):
+    "Uniform numbers in [0, 1) from a counter-based hash: a pure function of the seed and the position."
+    keys = tf.bitcast(tf.random.stateless_uniform([2], tf.cast(seed, tf.int64), minval=None, maxval=None, dtype=tf.int32), tf.uint32)
+    return tf.reshape(_hash_unit(int(np.prod(shape)), keys, dtype), shape)
+
+# %% ../../nbs/11_volcano.insar.ipynb #618e3db1
 class Noise(Description):
     "Noise added to each LOS channel."
     amplitude: float = Field(0.0, ge=0, description='RMS of the correlated (atmospheric) noise, metres')
@@ -57,25 +78,33 @@ def _spectral_filter(ny, nx, exponent, dtype):
     f[k > 0] = k[k > 0] ** (-exponent / 2)
     return tf.constant(f, dtype)
 
-def powerlaw_noise(shape, # (..., ny, nx)
+@tf.function(jit_compile=True)
+def _spectrum(u, f):
+    "Complex coefficients of unit variance (from uniforms `u`, last axis re/im) shaped by the filter `f`."
+    c = (u - 0.5) * math.sqrt(12.0)
+    return tf.complex(c[..., 0] * f, c[..., 1] * f)
+
+@tf.function(jit_compile=True)
+def _unit_rms(field):
+    "Each field (last two axes) with zero mean and unit RMS."
+    field = field - tf.reduce_mean(field, axis=[-2, -1], keepdims=True)
+    return field * tf.math.rsqrt(tf.reduce_mean(field * field, axis=[-2, -1], keepdims=True))
+
+def _raw_powerlaw(shape, exponent, seed, dtype):
+    "Power-law fields before their mean and RMS are set."
+    shape = [int(n) for n in shape]
+    ny, nx = shape[-2:]
+    u = hash_uniform(shape[:-1] + [nx // 2 + 1, 2], seed, dtype)
+    return tf.signal.irfft2d(_spectrum(u, _spectral_filter(ny, nx, exponent, dtype)), fft_length=[ny, nx])
+
+def powerlaw_noise(shape, # (..., ny, nx), Python ints
                    exponent:float, # spectral exponent beta
                    seed, # stateless seed: two integers
                    dtype=tf.float32):
     "Zero-mean fields of unit RMS whose power spectrum falls as k^-exponent."
-    shape = list(shape)
-    ny, nx = shape[-2:]
-    cdt = tf.complex64 if dtype == tf.float32 else tf.complex128
-    spec_shape = shape[:-1] + [nx // 2 + 1]
-    s1, s2 = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
-    re = tf.random.stateless_normal(spec_shape, s1, dtype=dtype)
-    im = tf.random.stateless_normal(spec_shape, s2, dtype=dtype)
-    f = _spectral_filter(ny, nx, exponent, dtype)
-    field = tf.signal.irfft2d(tf.complex(re * f, im * f), fft_length=[ny, nx])
-    field = field - tf.reduce_mean(field, axis=[-2, -1], keepdims=True)
-    rms = tf.sqrt(tf.reduce_mean(field * field, axis=[-2, -1], keepdims=True))
-    return field / rms
+    return _unit_rms(_raw_powerlaw(shape, exponent, seed, dtype))
 
-# %% ../../nbs/11_volcano.insar.ipynb #81e47c43
+# %% ../../nbs/11_volcano.insar.ipynb #3751ab02
 class Mask(Description):
     "Decorrelated (missing) patches."
     fraction: float = Field(gt=0, lt=1, description='share of each channel that is lost')
@@ -99,20 +128,22 @@ def wrap_phase(los, wavelength:float):
     phase = los * (4 * math.pi / wavelength)
     return tf.math.floormod(phase + math.pi, 2 * math.pi) - math.pi
 
-# %% ../../nbs/11_volcano.insar.ipynb #2892fafc
-def observe(ue, un, uz, # displacement, each (B, ny, nx)
-            geometries:list[Geometry],
+# %% ../../nbs/11_volcano.insar.ipynb #6b7a1881
+@tf.function(jit_compile=True)
+def _add_noise(los, fields, amplitude):
+    "`los` (B, ny, nx, C) plus raw noise `fields` (B, C, ny, nx) brought to zero mean and RMS `amplitude` (one fused pass)."
+    return los + amplitude * tf.transpose(_unit_rms(fields), [0, 2, 3, 1])
+
+def degrade(los, # clean LOS images (B, ny, nx, C), static shape
             seed, # stateless seed (two integers)
             noise:Noise|None=None, mask:Mask|None=None, wrap:Wrap|None=None):
-    "LOS image `(B, ny, nx, C)` (metres, or radians if wrapped) with noise, mask and wrapping applied."
-    los = project_los(ue, un, uz, geometries)
-    shape = los.shape.as_list()
-    if None in shape: shape = [tf.shape(los)[0]] + shape[1:]
-    cshape = [shape[0], shape[3], shape[1], shape[2]]   # channels first for the 2-D FFT
+    "Add noise, then wrap, then mask clean LOS images, as the description asks."
+    b, ny, nx, c = los.shape.as_list()
+    cshape = [b, c, ny, nx]   # channels first for the 2-D FFT
     s_noise, s_white, s_mask = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 3))
     if noise is not None and noise.amplitude > 0:
-        n = powerlaw_noise(cshape, noise.exponent, s_noise, los.dtype)
-        los = los + noise.amplitude * tf.transpose(n, [0, 2, 3, 1])
+        fields = _raw_powerlaw(cshape, noise.exponent, s_noise, los.dtype)
+        los = _add_noise(los, fields, tf.constant(noise.amplitude, los.dtype))
     if noise is not None and noise.white > 0:
         los = los + noise.white * tf.random.stateless_normal(tf.shape(los), s_white, dtype=los.dtype)
     if wrap is not None:
@@ -122,7 +153,14 @@ def observe(ue, un, uz, # displacement, each (B, ny, nx)
         los = tf.where(keep, los, tf.constant(mask.fill, los.dtype))
     return los
 
-# %% ../../nbs/11_volcano.insar.ipynb #60b7a292
+def observe(ue, un, uz, # displacement, each (B, ny, nx)
+            geometries:list[Geometry],
+            seed, # stateless seed (two integers)
+            noise:Noise|None=None, mask:Mask|None=None, wrap:Wrap|None=None):
+    "LOS image `(B, ny, nx, C)` (metres, or radians if wrapped) with noise, mask and wrapping applied."
+    return degrade(project_los(ue, un, uz, geometries), seed, noise, mask, wrap)
+
+# %% ../../nbs/11_volcano.insar.ipynb #2e0d2e16
 _RANGES = {'x0': (-3000, 3000), 'y0': (-3000, 3000), 'depth': (300, 8000), 'delta_volume': (-1e7, 1e7),
            'nu': (0.05, 0.45), 'mu': (1e9, 5e10), 'radius': (50, 1500), 'pressure': (-5e7, 5e7),
            'strike': (0, 360), 'dip': (1, 90), 'rake': (-180, 180), 'length': (100, 10000),

@@ -111,8 +111,9 @@ def mogi(x, y, x0, y0, depth, delta_volume, nu):
     "Mogi point source: surface displacement from a volume change `delta_volume` at `depth`."
     dx, dy, d = x - _src(x0, x), y - _src(y0, x), _src(depth, x)
     c = (1 - _src(nu, x)) * _src(delta_volume, x) / math.pi
-    inv_r3 = tf.pow(dx * dx + dy * dy + d * d, -1.5)
-    return c * dx * inv_r3, c * dy * inv_r3, c * d * inv_r3
+    inv_r = tf.math.rsqrt(dx * dx + dy * dy + d * d)
+    c = c * inv_r * inv_r * inv_r   # 1/R^3 by multiplications: cheaper than pow
+    return c * dx, c * dy, c * d
 
 # %% ../../nbs/10_volcano.sources.ipynb #42a1eee6
 def _mctigue_check(r):
