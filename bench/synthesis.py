@@ -59,23 +59,23 @@ def rate(fn, seconds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--seconds', type=float, default=10.0)
-    ap.add_argument('--batch', type=int, default=512)
+    ap.add_argument('--batch', type=int, nargs='+', default=[64, 128, 256, 512])
     args = ap.parse_args()
     ds = VolcanoDataset('volcano_mogi')
     desc = ds.description
-    stream = iter(ds.dataset('train', batch_size=args.batch, seed=0, repeat=True))
-
-    def graph():
-        x, _ = next(stream)
-        return int(x['los'].shape[0])
 
     def looped():
         return len(per_sample_numpy(desc, 200))
 
     r_np = rate(looped, args.seconds)
-    r_tf = rate(graph, args.seconds)
-    rows = [('per-sample NumPy loop (original way)', r_np, 1.0),
-            (f'in-graph tf.data, batch {args.batch}', r_tf, r_tf / r_np)]
+    rows = [('per-sample NumPy loop (original way)', r_np, 1.0)]
+    for batch in args.batch:
+        stream = iter(ds.dataset('train', batch_size=batch, seed=0, repeat=True))
+        def graph():
+            x, _ = next(stream)
+            return int(x['los'].shape[0])
+        r_tf = rate(graph, args.seconds)
+        rows.append((f'in-graph tf.data, batch {batch}', r_tf, r_tf / r_np))
     print(f"\n64x64 LOS, 2 geometries, power-law noise; {os.cpu_count()} CPU cores; TensorFlow {tf.__version__}")
     print(f"| generator | samples/s | ratio |\n|---|---:|---:|")
     for name, r, ratio in rows:
