@@ -74,7 +74,7 @@ def test_missing_file_and_bad_numbers(tmp_path):
 def test_killed_run_resumes(tmp_path):
     "SIGKILL in the middle of a long generation leaves no partial file, and the same command then finishes."
     out = tmp_path / 'r'
-    p = subprocess.Popen([EXE, 'synth', '--out', str(out), '--n', '400000', '--subset', 'train'], env=ENV,
+    p = subprocess.Popen([EXE, 'synth', '--out', str(out), '--n', '60000', '--subset', 'train'], env=ENV,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (out / 'run.json').exists() and time.time() < deadline: time.sleep(0.2)
