@@ -25,7 +25,7 @@ from .sources import generators, grid
 __all__ = ['SUBSETS', 'GridSpec', 'Sizes', 'DatasetDescription', 'example_path', 'load_dataset_description', 'VolcanoDataset',
            'plot_samples', 'to_xarray', 'write_samples']
 
-# %% ../../nbs/12_volcano.datasets.ipynb #6661f795
+# %% ../../nbs/12_volcano.datasets.ipynb #2f6d2e40
 class GridSpec(Description):
     "The image grid."
     size: list[int] = Field([64, 64], description='image size in pixels, [ny, nx]')
@@ -44,7 +44,7 @@ class Sizes(Description):
     validation: int = Field(2_000, gt=0, description='validation samples')
     test: int = Field(2_000, gt=0, description='test samples')
 
-# %% ../../nbs/12_volcano.datasets.ipynb #2e625c60
+# %% ../../nbs/12_volcano.datasets.ipynb #2900699d
 class DatasetDescription(Description):
     "A generated InSAR deformation dataset."
     name: str = Field('dataset', description='a name for the dataset')
@@ -144,7 +144,7 @@ class DatasetDescription(Description):
             if u != expected: raise Invalid(f'unit of {n} must be {expected!r} (SI)', value=u, allowed=expected, subpath=('units', n))
         return self
 
-# %% ../../nbs/12_volcano.datasets.ipynb #5d9c609f
+# %% ../../nbs/12_volcano.datasets.ipynb #f2ab77c3
 def example_path(name:str='volcano_mogi') -> Path:
     "Path of an example description shipped with geoinversion (`geoinversion/data/<name>.json`)."
     p = Path(str(resources.files('geoinversion') / 'data' / f'{name}.json'))
@@ -159,7 +159,7 @@ def load_dataset_description(src) -> DatasetDescription:
         src = example_path(src)
     return load_description(src, DatasetDescription)
 
-# %% ../../nbs/12_volcano.datasets.ipynb #9bde1dfb
+# %% ../../nbs/12_volcano.datasets.ipynb #3bc8bc71
 SUBSETS = ('train', 'validation', 'test')
 
 class VolcanoDataset:
@@ -278,7 +278,7 @@ def _trim(batch, i, last, keep, batch_size):
     n = tf.where(i == last, tf.constant(keep, tf.int64), tf.constant(batch_size, tf.int64))
     return tf.nest.map_structure(lambda t: t[:n], batch)
 
-# %% ../../nbs/12_volcano.datasets.ipynb #f0e1fe3e
+# %% ../../nbs/12_volcano.datasets.ipynb #7e71538b
 def plot_samples(dataset:VolcanoDataset, subset:str='train', n:int=4, seed:int=0):
     "A figure of `n` samples of `subset`: one row per channel, titled with the sample's parameters."
     import matplotlib.pyplot as plt
@@ -302,7 +302,7 @@ def plot_samples(dataset:VolcanoDataset, subset:str='train', n:int=4, seed:int=0
     fig.tight_layout()
     return fig
 
-# %% ../../nbs/12_volcano.datasets.ipynb #f0b0dcb8
+# %% ../../nbs/12_volcano.datasets.ipynb #4a701154
 def to_xarray(dataset:VolcanoDataset, subset:str='test', n:int=16, seed:int=0, batch_size:int=256):
     "`n` samples of `subset` as an `xarray.Dataset` (image with x/y/channel coordinates, targets, units)."
     import xarray as xr

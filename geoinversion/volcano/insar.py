@@ -41,7 +41,7 @@ def project_los(ue, un, uz, geometries:list[Geometry]):
     e = tf.constant(np.stack([los_vector(g) for g in geometries], -1), ue.dtype)  # (3, C)
     return ue[..., None] * e[0] + un[..., None] * e[1] + uz[..., None] * e[2]
 
-# %% ../../nbs/11_volcano.insar.ipynb #90913422
+# %% ../../nbs/11_volcano.insar.ipynb #8d70efc4
 def _lowbias32(x):
     "Wellons' `lowbias32` integer hash (uint32 -> uint32)."
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16)) * tf.constant(0x7feb352d, tf.uint32)
@@ -62,7 +62,7 @@ def hash_uniform(shape, # a static shape (Python ints)
     keys = tf.bitcast(tf.random.stateless_uniform([2], tf.cast(seed, tf.int64), minval=None, maxval=None, dtype=tf.int32), tf.uint32)
     return tf.reshape(_hash_unit(int(np.prod(shape)), keys, dtype), shape)
 
-# %% ../../nbs/11_volcano.insar.ipynb #618e3db1
+# %% ../../nbs/11_volcano.insar.ipynb #c84218b1
 class Noise(Description):
     "Noise added to each LOS channel."
     amplitude: float = Field(0.0, ge=0, description='RMS of the correlated (atmospheric) noise, metres')
@@ -104,7 +104,7 @@ def powerlaw_noise(shape, # (..., ny, nx), Python ints
     "Zero-mean fields of unit RMS whose power spectrum falls as k^-exponent."
     return _unit_rms(_raw_powerlaw(shape, exponent, seed, dtype))
 
-# %% ../../nbs/11_volcano.insar.ipynb #3751ab02
+# %% ../../nbs/11_volcano.insar.ipynb #46f4fda9
 class Mask(Description):
     "Decorrelated (missing) patches."
     fraction: float = Field(gt=0, lt=1, description='share of each channel that is lost')
@@ -128,7 +128,7 @@ def wrap_phase(los, wavelength:float):
     phase = los * (4 * math.pi / wavelength)
     return tf.math.floormod(phase + math.pi, 2 * math.pi) - math.pi
 
-# %% ../../nbs/11_volcano.insar.ipynb #6b7a1881
+# %% ../../nbs/11_volcano.insar.ipynb #dfe053e0
 @tf.function(jit_compile=True)
 def _add_noise(los, fields, amplitude):
     "`los` (B, ny, nx, C) plus raw noise `fields` (B, C, ny, nx) brought to zero mean and RMS `amplitude` (one fused pass)."
@@ -160,7 +160,7 @@ def observe(ue, un, uz, # displacement, each (B, ny, nx)
     "LOS image `(B, ny, nx, C)` (metres, or radians if wrapped) with noise, mask and wrapping applied."
     return degrade(project_los(ue, un, uz, geometries), seed, noise, mask, wrap)
 
-# %% ../../nbs/11_volcano.insar.ipynb #2e0d2e16
+# %% ../../nbs/11_volcano.insar.ipynb #4b46f033
 _RANGES = {'x0': (-3000, 3000), 'y0': (-3000, 3000), 'depth': (300, 8000), 'delta_volume': (-1e7, 1e7),
            'nu': (0.05, 0.45), 'mu': (1e9, 5e10), 'radius': (50, 1500), 'pressure': (-5e7, 5e7),
            'strike': (0, 360), 'dip': (1, 90), 'rake': (-180, 180), 'length': (100, 10000),
