@@ -29,6 +29,30 @@ def _parser():
     d = sub.add_parser('describe', help='validate a dataset description and print it with every default')
     d.add_argument('--dataset', '--json_data', dest='dataset', required=True)
     sub.add_parser('list', help='list the registries')
+    t = sub.add_parser('train', help='train (or resume) a run')
+    t.add_argument('--json_data', '--training', dest='training', required=True, help='training description: a JSON file or a shipped example name')
+    t.add_argument('--seed', type=int, required=True)
+    t.add_argument('--storage_path', required=True, help='folder that receives the run folder <name>_seed<seed>')
+    t.add_argument('--pretrain', default=None, help='a finished run folder to start from')
+    t.add_argument('--overwrite', action='store_true', help='replace a finished run')
+    t.add_argument('--quiet', action='store_true', help='no per-epoch progress')
+    m = sub.add_parser('matrix', help='evaluate a trained run over a grid of two parameters')
+    m.add_argument('--training_run', required=True)
+    m.add_argument('--out', required=True, help='the matrix run folder to write')
+    m.add_argument('--x', default='depth'); m.add_argument('--y', default='delta_volume')
+    m.add_argument('--x_range', type=float, nargs=2, default=None); m.add_argument('--y_range', type=float, nargs=2, default=None)
+    m.add_argument('--resolution', type=int, default=128)
+    m.add_argument('--seed', type=int, default=0)
+    m.add_argument('--lsq_points', type=int, default=0, help='cells also inverted by least squares')
+    m.add_argument('--overwrite', action='store_true')
+    w = sub.add_parser('sweep', help='train several seeds and collect their test metrics')
+    w.add_argument('--json_data', '--training', dest='training', required=True)
+    w.add_argument('--seeds', type=int, nargs='+', required=True)
+    w.add_argument('--storage_path', required=True)
+    w.add_argument('--dask', default=None, help="'local' for a LocalCluster, or a scheduler address")
+    q = sub.add_parser('quickstart', help='train the volcano example, infer a matrix, compare with least squares')
+    q.add_argument('--out', default='quickstart_out'); q.add_argument('--seed', type=int, default=0)
+    q.add_argument('--overwrite', action='store_true')
     return p
 
 def main(argv:list[str]|None=None) -> int:
@@ -47,7 +71,31 @@ def main(argv:list[str]|None=None) -> int:
         elif args.command == 'list':
             from geoinversion.volcano.sources import generators
             from geoinversion.distributions import distributions
-            for reg in (generators, distributions): print(f"{reg.kind}s: {', '.join(reg.names())}")
+            from geoinversion.graph import modules
+            from geoinversion.training import optimizers, losses, metrics, callbacks
+            for reg in (generators, distributions, modules, optimizers, losses, metrics, callbacks):
+                print(f"{reg.kind}s: {', '.join(reg.names())}")
+        elif args.command == 'train':
+            from geoinversion.training import train
+            run = train(args.training, args.seed, args.storage_path, pretrain=args.pretrain, overwrite=args.overwrite, verbose=0 if args.quiet else 2)
+            print(f'run: {run}')
+            print((run / 'test_metrics.json').read_text())
+        elif args.command == 'matrix':
+            from geoinversion.matrix import matrix
+            summary = matrix(args.training_run, args.out, overwrite=args.overwrite, x=args.x, y=args.y, x_range=args.x_range,
+                             y_range=args.y_range, resolution=args.resolution, seed=args.seed, lsq_points=args.lsq_points)
+            print(json.dumps(summary, indent=2))
+        elif args.command == 'sweep':
+            from pathlib import Path
+            from geoinversion.training import sweep
+            from geoinversion.core import atomic_write
+            table = sweep(args.training, args.seeds, args.storage_path, scheduler=args.dask)
+            atomic_write(Path(args.storage_path) / 'sweep.csv', table.to_csv(index=False))
+            print(table.to_string(index=False))
+            if table['error'].notna().any(): return 1
+        elif args.command == 'quickstart':
+            from geoinversion.matrix import quickstart
+            quickstart(args.out, seed=args.seed, overwrite=args.overwrite)
     except GeoinversionError as e:
         print(f'geoinversion {args.command}: error: {e}', file=sys.stderr)
         return 2

@@ -238,13 +238,14 @@ class VolcanoDataset:
     def dataset(self, subset:str='train', # 'train', 'validation' or 'test'
                 n_samples:int|None=None, # samples per pass (default: the description's `sizes`)
                 batch_size:int=32, seed:int=0, normalize:bool=True,
-                repeat:bool=False): # an endless stream of new batches (for training), else one pass
+                repeat:bool=False, # an endless stream of new batches (for training), else one pass
+                start:int=0): # index of the first batch (a resumed training continues where it stopped)
         "A `tf.data.Dataset` of `({image_name: images}, {target: values})` batches."
         self.intervals(subset, seed)
         n_samples = n_samples or getattr(self.description.sizes, subset)
         fn = self._batch_fn(subset, batch_size, seed, normalize)
         seed_t = tf.constant(seed, tf.int64)
-        idx = tf.data.Dataset.counter() if repeat else tf.data.Dataset.range(math.ceil(n_samples / batch_size))
+        idx = tf.data.Dataset.counter(start) if repeat else tf.data.Dataset.range(start, math.ceil(n_samples / batch_size))
         if repeat or n_samples % batch_size == 0:
             ds = idx.map(lambda i: fn(seed_t, i), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         else:   # the last batch holds only what is left
