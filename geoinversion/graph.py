@@ -21,9 +21,9 @@ from .descriptions import Description, Invalid, describe_fields, load_descriptio
 # %% auto #0
 __all__ = ['modules', 'ACTIVATIONS', 'ActivationName', 'Size2', 'OptionalSize2', 'Rate', 'Module', 'Conv2d', 'ResidualBlock',
            'SelfAttention', 'DenseStack', 'MaxPool', 'AvgPool', 'GlobalAvgPool', 'GlobalMaxPool', 'Upsampling',
-           'Flatten', 'Concatenate', 'Add', 'Activation', 'Dropout', 'BatchNorm', 'describe_modules', 'parse_module',
-           'InputSpec', 'wiring', 'find_cycle', 'ModelDescription', 'check_wiring', 'example_model_path',
-           'load_model_description', 'build_order', 'build_model', 'graph_summary']
+           'Flatten', 'Concatenate', 'Add', 'Activation', 'Dropout', 'SignedLogLayer', 'SignedLog', 'BatchNorm',
+           'describe_modules', 'parse_module', 'InputSpec', 'wiring', 'find_cycle', 'ModelDescription', 'check_wiring',
+           'example_model_path', 'load_model_description', 'build_order', 'build_model', 'graph_summary']
 
 # %% ../nbs/20_graph.ipynb #9ea0f075
 modules = Registry('module')
@@ -266,6 +266,21 @@ class Dropout(Module):
     module: Literal['dropout'] = 'dropout'
     rate: Rate = Field(description='fraction dropped, in [0, 1)')
     def apply(self, x, name): return keras.layers.Dropout(self.rate, name=name)(x)
+
+@keras.saving.register_keras_serializable('geoinversion')
+class SignedLogLayer(keras.layers.Layer):
+    "sign(x) log(1 + |x| / scale): compresses a signal spanning decades (millimetres to metres of uplift)."
+    def __init__(self, scale=1.0, **kw):
+        super().__init__(**kw); self.scale = float(scale)
+    def call(self, x): return keras.ops.sign(x) * keras.ops.log1p(keras.ops.abs(x) / self.scale)
+    def get_config(self): return {**super().get_config(), 'scale': self.scale}
+
+@modules.register('signed_log')
+class SignedLog(Module):
+    "Signed logarithm sign(x) log(1 + |x|/scale) of the values: for inputs whose amplitude spans decades."
+    module: Literal['signed_log'] = 'signed_log'
+    scale: float = Field(1.0, gt=0, description='values much smaller than `scale` pass linearly, larger ones logarithmically')
+    def apply(self, x, name): return SignedLogLayer(self.scale, name=name)(x)
 
 @modules.register('batch_norm')
 class BatchNorm(Module):

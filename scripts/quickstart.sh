@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set up .venv, generate samples of the shipped volcano dataset and draw them.
+# The main job: set up .venv, train the shipped volcano example on the CPU, infer a coarse
+# matrix, compare with least squares on held-out images, print the table and write figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/env.sh
-export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2} MPLBACKEND=Agg
 out=${1:-quickstart_out}
-.venv/bin/geoinversion synth --dataset volcano_mogi --out "$out/synth" --n 256 --subset test --seed 0 --overwrite
-echo "figure: $out/synth/samples.png   samples: $out/synth/samples.nc"
+.venv/bin/geoinversion synth --dataset volcano_mogi --out "$out/synth" --n 64 --subset test --seed 0 --overwrite
+.venv/bin/geoinversion quickstart --out "$out" --seed 0 --overwrite
+echo "figures: $out/synth/samples.png  $out/matrix/matrix.png   table: $out/quickstart.json"
