@@ -151,7 +151,7 @@ def _float64(data):
     return _F64[key]
 
 def compare_with_least_squares(run, n:int=64, subset:str='test', seed:int=0, progress:bool=True,
-                               timing_samples:int=0) -> dict: # if > n, time the network on that many images, in batches of 256
+                               timing_samples:int=0) -> dict: # if > n, time the network on that many images, in batches of 1024
     "Median relative error and time per inversion of the network and of least squares on `n` samples of `subset`."
     from tqdm.auto import tqdm
     tr = run if isinstance(run, TrainedRun) else TrainedRun(run)
@@ -162,8 +162,8 @@ def compare_with_least_squares(run, n:int=64, subset:str='test', seed:int=0, pro
     t0 = time.perf_counter(); net = tr.predict(x); t_net = (time.perf_counter() - t0) / n
     if timing_samples > n:   # the network's cost per image, measured on a batch the size it is used at
         more = tr.data.render(tr.data.sample_parameters(timing_samples, subset, tf.constant([seed, 9], tf.int64)), tf.constant([seed, 10], tf.int64)).numpy()
-        tr.predict(more[:256], 256)
-        t0 = time.perf_counter(); tr.predict(more, 256); t_net = (time.perf_counter() - t0) / timing_samples
+        tr.predict(more[:1024], 1024)
+        t0 = time.perf_counter(); tr.predict(more, 1024); t_net = (time.perf_counter() - t0) / timing_samples
     known = lambda i: {k: v[i] for k, v in params.items() if k not in tr.outputs}
     least_squares_inversion(tr.data, x[0], known(0), tr.outputs)   # compile the float64 forward model
     lsq = {o: [] for o in tr.outputs}

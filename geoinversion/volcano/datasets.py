@@ -195,7 +195,8 @@ class VolcanoDataset:
         if not hasattr(self, '_clean'):
             geoms = self.description.geometries
             self._clean = tf.function(lambda p: project_los(*self.generator(self.x, self.y, **p), geoms), jit_compile=True)
-        return self._clean({k: tf.convert_to_tensor(v, self.dtype) for k, v in params.items()})
+        return self._clean({k: tf.cast(v, self.dtype) if tf.is_tensor(v) else tf.constant(np.asarray(v, self.dtype.as_numpy_dtype))
+                            for k, v in params.items()})
 
     def render(self, params:dict, seed):
         "LOS images `(B, ny, nx, C)` for a batch of source parameters, with the description's noise, mask and wrapping."
