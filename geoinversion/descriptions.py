@@ -142,6 +142,7 @@ def describe_fields(kind:type[BaseModel]) -> str:
     rows = []
     for name, f in kind.model_fields.items():
         t = getattr(f.annotation, '__name__', None) or str(f.annotation).replace('typing.', '')
+        t = t.replace('|', '\\|')   # a union's bar would split the Markdown cell
         default = 'required' if f.is_required() else f'`{f.get_default(call_default_factory=True)!r}`'
         rows.append(f"| `{name}` | {t} | {default} | {f.description or ''} |")
     return "| field | type | default | meaning |\n|---|---|---|---|\n" + '\n'.join(rows)
