@@ -22,7 +22,7 @@ from pydantic import Field, field_validator, model_validator
 from .core import (DescriptionError, GeoinversionError, Registry, RunExistsError, atomic_write,
                                finish_run, read_json, run_status, set_seed, start_run, write_json)
 from .descriptions import Description, Invalid, describe_fields, load_description, read_description
-from .volcano.datasets import DatasetDescription, Sizes, VolcanoDataset, load_dataset_description
+from .volcano.datasets import DatasetDescription, Sizes, VolcanoDataset, load_dataset_description, resolve_example
 from .graph import ModelDescription, build_model, load_model_description
 
 # %% auto #0
@@ -207,16 +207,9 @@ class TrainingDescription(Description):
             raise Invalid('min_learning_rate above learning_rate', value=self.min_learning_rate, allowed=f'<= {self.learning_rate}', subpath=('min_learning_rate',))
         return self
 
-def _example_or(src):
-    "A shipped example's path when `src` is a bare name (no JSON, no path), else `src`."
-    if isinstance(src, str) and not src.lstrip().startswith('{') and not os.path.exists(src) and '/' not in src and not src.endswith('.json'):
-        from geoinversion.volcano.datasets import example_path
-        return example_path(src)
-    return src
-
 def _nested(loader, src, field):
     "Load a nested description, reporting its errors as `Invalid` under `field`."
-    try: return loader(_example_or(src))
+    try: return loader(resolve_example(src))
     except DescriptionError as e:
         where = f' (in {e.file})' if e.file else ''
         sub = tuple(int(p) if p.isdigit() else p for p in e.path.replace('[', '.').replace(']', '').split('.')[1:] if p)
@@ -224,18 +217,18 @@ def _nested(loader, src, field):
 
 def load_training_description(src) -> TrainingDescription:
     "Validate a training description (path, JSON string, dict, or a shipped example's name)."
-    return load_description(_example_or(src), TrainingDescription)
+    return load_description(resolve_example(src), TrainingDescription)
 
 # %% ../nbs/21_training.ipynb #59648e3f
 class Experiment:
     "The parts of a training run, resolved from a `TrainingDescription`."
     def __init__(self, description):
         self.description = t = load_training_description(description)
-        ds = load_dataset_description(_example_or(t.dataset))
+        ds = load_dataset_description(resolve_example(t.dataset))
         overrides = {k: v for k, v in (('split', t.split), ('sizes', t.sizes)) if v is not None}
         if overrides: ds = ds.model_copy(update=overrides)
         self.data = VolcanoDataset(ds)
-        self.model_description = load_model_description(_example_or(t.model))
+        self.model_description = load_model_description(resolve_example(t.model))
         self.outputs = t.outputs or list(self.model_description.outputs)
         self.inputs = t.inputs or [ds.image_name]
         self.steps = max(1, ds.sizes.train // t.batch_size)
@@ -408,7 +401,7 @@ def sweep(description, # the base training description
           n_workers:int=2):
     "Train every (variant, seed) and return a table (pandas) of their test metrics."
     import pandas as pd
-    base, _ = read_description(_example_or(description))
+    base, _ = read_description(resolve_example(description))
     variants = variants or {'base': {}}
     jobs = []
     for vname, over in variants.items():

@@ -22,8 +22,8 @@ from .insar import Geometry, Mask, Noise, Wrap, degrade, project_los
 from .sources import generators, grid
 
 # %% auto #0
-__all__ = ['SUBSETS', 'GridSpec', 'Sizes', 'DatasetDescription', 'example_path', 'load_dataset_description', 'VolcanoDataset',
-           'plot_samples', 'to_xarray', 'write_samples']
+__all__ = ['SUBSETS', 'GridSpec', 'Sizes', 'DatasetDescription', 'example_path', 'resolve_example', 'load_dataset_description',
+           'VolcanoDataset', 'plot_samples', 'to_xarray', 'write_samples']
 
 # %% ../../nbs/12_volcano.datasets.ipynb #2f6d2e40
 class GridSpec(Description):
@@ -153,11 +153,15 @@ def example_path(name:str='volcano_mogi') -> Path:
         raise DescriptionError('no such example description', path='$', value=name, allowed=choices)
     return p
 
+def resolve_example(src):
+    "A shipped example's path when `src` is a bare name (not JSON, not a path), else `src` unchanged."
+    if isinstance(src, str) and not src.lstrip().startswith('{') and not os.path.exists(src) and '/' not in src and not src.endswith('.json'):
+        return example_path(src)
+    return src
+
 def load_dataset_description(src) -> DatasetDescription:
     "Validate a dataset description (path, JSON string, dict, or the name of a shipped example)."
-    if isinstance(src, str) and not src.lstrip().startswith('{') and not os.path.exists(src) and '/' not in src and not src.endswith('.json'):
-        src = example_path(src)
-    return load_description(src, DatasetDescription)
+    return load_description(resolve_example(src), DatasetDescription)
 
 # %% ../../nbs/12_volcano.datasets.ipynb #3bc8bc71
 SUBSETS = ('train', 'validation', 'test')
