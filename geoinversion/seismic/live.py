@@ -24,7 +24,7 @@ log = logging.getLogger('geoinversion.seismic')
 
 # %% auto #0
 __all__ = ['log', 'check_array', 'detect_onsets', 'LiveResult', 'LiveClassifier', 'classify', 'classify_stream', 'to_catalog',
-           'write_catalog', 'animate', 'run_live', 'parse_interval', 'interactive']
+           'write_catalog', 'animate', 'run_live', 'parse_interval', 'interactive', 'open_client', 'read_bulletin']
 
 # %% ../../nbs/44_seismic.live.ipynb #f5084272
 def check_array(stream, # an ObsPy Stream
@@ -391,3 +391,26 @@ def interactive(classifier:LiveClassifier, # the loaded classifier (kept for eve
         except Exception as e:   # an unexpected failure must not end the session
             echo(f'skipped {line!r}: unexpected {type(e).__name__}: {e}'); log.exception('interval %r failed', line); results.append(None)
     return results
+
+# %% ../../nbs/44_seismic.live.ipynb #e27121f8
+def open_client(source:str): # an SDS folder or an FDSN base URL
+    "An ObsPy client for an SDS archive folder or an FDSN server address."
+    source = str(source)
+    if source.startswith(('http://', 'https://')):
+        from obspy.clients.fdsn import Client as FDSN
+        try: return FDSN(source)
+        except Exception as e: raise GeoinversionError(f'cannot reach the FDSN server {source}: {type(e).__name__}: {e}') from None
+    if Path(source).is_dir():
+        from obspy.clients.filesystem.sds import Client as SDS
+        return SDS(source)
+    raise GeoinversionError(f'{source}: neither an SDS archive folder nor an http(s):// FDSN address')
+
+def read_bulletin(path) -> pd.DataFrame:
+    "A bulletin CSV with at least `p_time` and `back_azimuth` (e.g. the synthetic archive's)."
+    path = Path(path)
+    if not path.is_file(): raise GeoinversionError(f'{path}: no such bulletin file')
+    try: b = pd.read_csv(path)
+    except Exception as e: raise GeoinversionError(f'{path}: not a readable CSV ({e})') from None
+    missing = {'p_time', 'back_azimuth'} - set(b.columns)
+    if missing: raise GeoinversionError(f'{path}: the bulletin lacks the column(s) {sorted(missing)}; it has {list(b.columns)}')
+    return b
