@@ -122,10 +122,11 @@ def preprocess_array(data:np.ndarray, # (..., n_samples) traces of one sampling 
                      taper_fraction:float=0.05, # Hann taper at each end, fraction of the length
                      corners:int=4) -> np.ndarray: # Butterworth poles
     "Demean, taper and zero-phase bandpass along the last axis (the first three steps of `preprocess`)."
-    x = np.asarray(data, dtype=np.float64)
+    x = np.asarray(data)
+    if x.dtype not in (np.float32, np.float64): x = x.astype(np.float64)   # float32 stays float32 (speed)
     x = x - x.mean(axis=-1, keepdims=True)
-    x = x * _hann_taper(x.shape[-1], taper_fraction)
-    sos = _bandpass_sos(freqmin, freqmax, fs, corners)
+    x = x * _hann_taper(x.shape[-1], taper_fraction).astype(x.dtype)
+    sos = _bandpass_sos(freqmin, freqmax, fs, corners).astype(x.dtype)
     y = ssignal.sosfilt(sos, x, axis=-1)
     return ssignal.sosfilt(sos, y[..., ::-1], axis=-1)[..., ::-1]
 
