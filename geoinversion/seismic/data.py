@@ -159,7 +159,7 @@ def windows_from_archive(client, # any ObsPy client with `get_waveforms` (SDS, F
     labels = pd.DataFrame(rows).reset_index(drop=True)
     return check_windows(np.stack(X), labels), labels
 
-# %% ../../nbs/42_seismic.data.ipynb #eb104476
+# %% ../../nbs/42_seismic.data.ipynb #068db9d2
 def split(n:int, # number of windows
           fractions=(0.8, 0.1, 0.1), # train, validation, test
           seed:int=0) -> dict: # seeds the permutation
@@ -171,7 +171,7 @@ def split(n:int, # number of windows
     a, b = int(round(f[0] * n)), int(round((f[0] + f[1]) * n))
     return {'train': np.sort(idx[:a]), 'validation': np.sort(idx[a:b]), 'test': np.sort(idx[b:])}
 
-# %% ../../nbs/42_seismic.data.ipynb #533ea620
+# %% ../../nbs/42_seismic.data.ipynb #2131d96a
 scalers = Registry('scaler')
 
 class Scaler:
@@ -259,7 +259,7 @@ class LogScaler(Scaler):
     def stats(self, X, axis): return np.zeros_like(X.mean(axis, keepdims=True)), X.std(axis, keepdims=True)
     def _apply(self, z): return np.sign(z) * np.log1p(np.abs(z))
 
-# %% ../../nbs/42_seismic.data.ipynb #1411517f
+# %% ../../nbs/42_seismic.data.ipynb #a0701095
 augmentations = Registry('augmentation')
 
 class Augmentation:
@@ -333,7 +333,7 @@ def augmentation(spec:list|None, # list of names or `{"name": ..., **parameters}
         except DescriptionError as e: raise e.relocated(prefix=f'{path}[{i}]') from None
     return Compose(steps)
 
-# %% ../../nbs/42_seismic.data.ipynb #7c597be7
+# %% ../../nbs/42_seismic.data.ipynb #e26cf806
 def batches(X:np.ndarray, # windows (n, samples, channels)
             y:dict, # targets, each (n, 1)
             batch_size:int, # windows per batch
