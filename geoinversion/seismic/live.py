@@ -24,7 +24,8 @@ log = logging.getLogger('geoinversion.seismic')
 
 # %% auto #0
 __all__ = ['log', 'check_array', 'detect_onsets', 'LiveResult', 'LiveClassifier', 'classify', 'classify_stream', 'to_catalog',
-           'write_catalog', 'animate', 'run_live', 'parse_interval', 'interactive', 'open_client', 'read_bulletin']
+           'write_catalog', 'animate', 'run_live', 'parse_interval', 'interactive', 'open_client', 'read_bulletin',
+           'write_sds']
 
 # %% ../../nbs/44_seismic.live.ipynb #f5084272
 def check_array(stream, # an ObsPy Stream
@@ -414,3 +415,28 @@ def read_bulletin(path) -> pd.DataFrame:
     missing = {'p_time', 'back_azimuth'} - set(b.columns)
     if missing: raise GeoinversionError(f'{path}: the bulletin lacks the column(s) {sorted(missing)}; it has {list(b.columns)}')
     return b
+
+# %% ../../nbs/44_seismic.live.ipynb #a89ea4d4
+def write_sds(stream, # traces to write (any lengths; split at day boundaries)
+              root) -> list: # archive root
+    "Write `stream` into an SDS archive under `root` (atomically per file); returns the files written."
+    from obspy import Stream, UTCDateTime
+    root, files = Path(root), []
+    groups = {}
+    for tr in stream:
+        t = tr.stats.starttime
+        while t < tr.stats.endtime or t == tr.stats.starttime:
+            day = UTCDateTime(t.year, t.month, t.day)
+            piece = tr.slice(t, min(day + 86400 - tr.stats.delta / 2, tr.stats.endtime))
+            if piece.stats.npts: groups.setdefault((tr.id, day.year, day.julday), Stream()).append(piece)
+            t = day + 86400
+            if t > tr.stats.endtime: break
+    for (tid, year, doy), st in groups.items():
+        net, sta, loc, cha = tid.split('.')
+        f = root / str(year) / net / sta / f'{cha}.D' / f'{tid}.D.{year}.{doy:03d}'
+        buf = io.BytesIO()
+        for tr in st:
+            if tr.data.dtype.kind == 'f' and tr.data.dtype != np.float32: tr.data = tr.data.astype(np.float32)
+        st.write(buf, format='MSEED')
+        files.append(atomic_write(f, buf.getvalue()))
+    return files
