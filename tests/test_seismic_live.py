@@ -1,0 +1,122 @@
+"""GBF live runs as users run them: the CLI on a real SDS archive on disk, with gaps, missing elements, mixed
+sampling rates, a corrupt miniSEED file, an interval without data, ObsPy's single-station example, and the
+interactive mode. Commands run as `python -m geoinversion.seismic.cli` (the same handlers `geoinversion gbf-*`
+calls once the plugin is registered)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import obspy
+import pandas as pd
+import pytest
+
+ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'MPLBACKEND': 'Agg'}
+T0 = obspy.UTCDateTime('2024-03-01T00:00:00')
+DURATION = 1200.0
+
+def cli(*args, check=True, stdin=None, timeout=600):
+    r = subprocess.run([sys.executable, '-m', 'geoinversion.seismic.cli', *map(str, args)], capture_output=True, text=True,
+                       env=ENV, timeout=timeout, input=stdin)
+    if check: assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+def array_record(bulletin, start, duration, seed=0):
+    "Element noise over the whole record plus the signal of every bulletin event (S1's generator)."
+    from geoinversion.seismic.array import arces_inventory, array_offsets
+    from geoinversion.seismic.synthetic import element_stream, event_signal
+    inv = arces_inventory()
+    st = element_stream(None, inv, start, duration, seed, glitches=False)
+    off = array_offsets(inv)
+    n = st[0].stats.npts
+    for _, row in bulletin.iterrows():
+        s = event_signal(row.to_dict(), off, start, n)
+        if s is None: continue
+        for e, code in enumerate(off.index):
+            for c, comp in enumerate('ZNE'):
+                tr = st.select(station=code, channel='BH' + comp)[0]
+                tr.data = tr.data + s[e, c]
+    return st, inv
+
+@pytest.fixture(scope='module')
+def archive(tmp_path_factory):
+    "An SDS archive on disk (20 minutes, two events), its StationXML and bulletin; and a tiny trained model."
+    from geoinversion.seismic.live import write_sds
+    from geoinversion.seismic.synthetic import make_bulletin
+    from geoinversion.seismic.models import train_gbf
+    root = tmp_path_factory.mktemp('gbf')
+    b = make_bulletin(2, 4, T0, DURATION, snr_range=(10, 30), min_separation_s=400)
+    st, inv = array_record(b, T0, DURATION)
+    write_sds(st, root / 'sds')
+    inv.write(str(root / 'array.xml'), format='STATIONXML')
+    b.to_csv(root / 'bulletin.csv', index=False)
+    run = train_gbf({'name': 'tiny', 'windows': 48, 'epochs': 1, 'width': 4, 'dense': 8, 'batch_size': 16,
+                     'fractions': [0.5, 0.25, 0.25]}, 0, root / 'runs', verbose=0)
+    return {'root': root, 'sds': root / 'sds', 'inventory': root / 'array.xml', 'bulletin': root / 'bulletin.csv', 'model': run}
+
+def live_args(a, out, *more, start=T0, duration=DURATION):
+    return ['gbf-live', '--model', a['model'], '--source', a['sds'], '--inventory', a['inventory'],
+            '--start', start, '--duration', duration, '--out', out, *more]
+
+def test_live_on_an_sds_archive(archive, tmp_path):
+    out = tmp_path / 'live'
+    r = cli(*live_args(archive, out, '--bulletin', archive['bulletin']))
+    ev = pd.read_csv(out / 'events.csv')
+    assert len(ev) == 2 and ev['n_windows'].between(12, 13).all(), ev   # ±30 s around P, windows every 5 s
+    w = pd.read_csv(out / 'windows.csv')
+    assert len(w) == int((DURATION - 240) // 5) + 1
+    assert json.loads((out / 'run.json').read_text())['status'] == 'finished'
+    obspy.read_events(str(out / 'catalog.xml'))                   # valid QuakeML (maybe empty for a 1-epoch model)
+    assert (out / 'animation.gif').stat().st_size > 1000
+    r2 = cli(*live_args(archive, out, '--bulletin', archive['bulletin']), check=False)
+    assert r2.returncode == 2 and 'overwrite' in r2.stderr
+
+def test_bad_data_is_skipped_with_notes(archive, tmp_path):
+    "Gaps, a missing element, another sampling rate and a corrupt miniSEED file: logged, and the run finishes."
+    import shutil
+    sds = tmp_path / 'sds'
+    shutil.copytree(archive['sds'], sds)
+    day = f'{T0.year}.{T0.julday:03d}'
+    f = lambda sta, cha: sds / str(T0.year) / 'XA' / sta / f'{cha}.D' / f'XA.{sta}..{cha}.D.{day}'
+    shutil.rmtree(sds / str(T0.year) / 'XA' / 'AR03')                                   # missing element
+    for cha in ('BHZ', 'BHN', 'BHE'):                                                    # a 60 s gap in AR01
+        st = obspy.read(str(f('AR01', cha)))
+        tr = st[0]
+        a, b = tr.copy().trim(T0, T0 + 500), tr.copy().trim(T0 + 560, T0 + DURATION)
+        obspy.Stream([a, b]).write(str(f('AR01', cha)), format='MSEED')
+    for cha in ('BHZ', 'BHN', 'BHE'):                                                    # AR05 at 20 Hz
+        st = obspy.read(str(f('AR05', cha))); st.resample(20.0)
+        st[0].data = st[0].data.astype(np.float32); st.write(str(f('AR05', cha)), format='MSEED')
+    f('AR07', 'BHZ').write_bytes(b'this is not miniSEED' * 500)                          # a corrupt file
+    out = tmp_path / 'live'
+    r = cli('gbf-live', '--model', archive['model'], '--source', sds, '--inventory', archive['inventory'],
+            '--bulletin', archive['bulletin'], '--start', T0, '--duration', DURATION, '--out', out, '--no_gif')
+    notes = (out / 'notes.txt').read_text()
+    assert 'AR03' in notes and 'left out' in notes, notes
+    assert 'AR01' in notes and 'gap' in notes, notes
+    assert 'AR05' in notes and '20.0 Hz' in notes, notes
+    assert 'AR07' in notes, notes
+    ev = pd.read_csv(out / 'events.csv')
+    assert len(ev) == 2 and (ev['n_windows'] > 0).all()
+
+def test_interval_without_data_is_a_clear_error(archive, tmp_path):
+    r = cli(*live_args(archive, tmp_path / 'none', start=T0 + 86400 * 3), check=False)
+    assert r.returncode == 2 and 'no data' in r.stderr.lower(), r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr
+    assert not (tmp_path / 'none').exists()
+
+def test_obspy_example_needs_an_array(archive, tmp_path):
+    f = tmp_path / 'example.mseed'
+    obspy.read().write(str(f), format='MSEED')
+    r = cli('gbf-live', '--model', archive['model'], '--mseed', f, '--start', '2009-08-24T00:20:03', '--duration', 300,
+            '--out', tmp_path / 'x', check=False)
+    assert r.returncode == 2 and 'an array is needed' in r.stderr, r.stderr[-2000:]
+
+def test_interactive_goes_on_after_bad_intervals(archive, tmp_path):
+    lines = f'{T0} +{DURATION}\nnot a time\n{T0 + 86400 * 3} +600\n{T0} {T0 + 600}\nq\n'
+    r = cli('gbf-interactive', '--model', archive['model'], '--source', archive['sds'], '--inventory', archive['inventory'],
+            '--out', tmp_path / 'ia', '--no_gif', stdin=lines)
+    assert '2 interval(s) classified, 2 skipped' in r.stdout, r.stdout + r.stderr[-2000:]
+    assert len(list((tmp_path / 'ia').iterdir())) == 2
