@@ -173,7 +173,7 @@ def shift_sum(data:np.ndarray, # (..., n_elements, n_samples) element traces
     nfft = sfft.next_fast_len(n + 2 * pad, real=True)
     X = sfft.rfft(data, nfft, axis=-1)
     f = np.fft.rfftfreq(nfft, 1.0 / fs)
-    X *= np.exp(2j * np.pi * f * np.asarray(delays)[..., None]).astype(X.dtype)
+    X *= np.exp((2j * np.pi * f * np.asarray(delays)[..., None]).astype(X.dtype))
     return sfft.irfft(X.mean(axis=-2), nfft, axis=-1)[..., :n]
 
 def stream_to_array(stream:Stream, # traces of array elements, one sampling rate
@@ -406,8 +406,10 @@ def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `Stre
             if tr.stats.sampling_rate != fs:
                 _note(notes, f'{tr.id}: sampling rate {tr.stats.sampling_rate} Hz resampled to {fs} Hz')
                 tr.data = np.asarray(tr.data, float); tr.resample(fs)
-        gaps = [g for g in st.get_gaps() if g[6] > 0]
-        if gaps: _note(notes, f'{net}.{sta}: {len(gaps)} gap(s), {sum(g[6] for g in gaps):.1f} s in all, filled with 0')
+        gaps = Counter()
+        for g in st.get_gaps():
+            if g[6] > 0: gaps[g[3]] += g[6]
+        if gaps: _note(notes, f'{net}.{sta}: gaps filled with 0 (' + ', '.join(f'{c} {s:.1f} s' for c, s in sorted(gaps.items())) + ')')
         for tr in st:
             if tr.data.dtype.kind not in 'f': tr.data = tr.data.astype(np.float64)
         try:
