@@ -20,8 +20,8 @@ __all__ = ['register', 'main']
 def _archive(a):
     from geoinversion.seismic.synthetic import write_archive
     if a.events < 0 or a.duration <= 0: raise GeoinversionError('--events must be >= 0 and --duration positive')
-    kw = {k: v for k, v in (('gaps', a.gaps), ('dead_channels', a.dead)) if v}
-    out = write_archive(a.out, a.events, a.seed, a.start, a.duration, **kw)
+    out = write_archive(a.out, a.events, a.seed, a.start, a.duration, explosion_fraction=a.explosion_fraction,
+                        gaps=a.gaps, dead=a.dead, overwrite=a.overwrite)
     print(json.dumps({k: str(v) for k, v in out.items() if k != 'bulletin'}, indent=2))
     print(f"{len(out['bulletin'])} events: " + ', '.join(f'{k} {v}' for k, v in out['bulletin']['kind'].value_counts().items()))
 
@@ -107,7 +107,9 @@ def register(sub):
     p.add_argument('--out', required=True, help='archive root'); p.add_argument('--events', type=int, default=20)
     p.add_argument('--seed', type=int, default=0); p.add_argument('--start', default='2024-01-01T00:00:00')
     p.add_argument('--duration', type=float, default=6 * 3600.0, help='seconds (default 6 h)')
-    p.add_argument('--gaps', action='store_true', help='add data gaps'); p.add_argument('--dead', action='store_true', help='add dead channels')
+    p.add_argument('--explosion_fraction', type=float, default=0.3, help='share of explosions (default 0.3)')
+    p.add_argument('--gaps', type=int, default=0, help='elements with a data gap'); p.add_argument('--dead', type=int, default=0, help='elements with a dead channel')
+    p.add_argument('--overwrite', action='store_true', help='regenerate an existing archive')
     p.set_defaults(handler=_archive)
     p = sub.add_parser('gbf-train', help='train (or resume) a GBF detector/classifier run')
     p.add_argument('--json_data', '--training', dest='training', default='gbf_small',
