@@ -17,7 +17,7 @@ from .models import confusion, predict_classes
 
 # %% auto #0
 __all__ = ['confusion_table', 'plot_confusion', 'pr_curves', 'plot_pr', 'accuracy_by', 'plot_accuracy_by', 'embeddings',
-           'embedding_map', 'plot_embedding_map', 'analyse_run']
+           'embedding_map', 'plot_embedding_map', 'match_bulletin', 'live_scores', 'analyse_run']
 
 # %% ../../nbs/45_seismic.analysis.ipynb #75aced3c
 def _check(pred:pd.DataFrame, *cols):
@@ -133,7 +133,39 @@ def plot_embedding_map(xy:np.ndarray, labels3, ax=None, title:str=''):
     ax.legend(fontsize=8, markerscale=2); ax.set_xticks([]); ax.set_yticks([]); ax.set_title(title, fontsize=9)
     return ax
 
-# %% ../../nbs/45_seismic.analysis.ipynb #668c0343
+# %% ../../nbs/45_seismic.analysis.ipynb #e84de88e
+def match_bulletin(found:pd.DataFrame, # live events (`p_time`, `label`, ...)
+                   bulletin:pd.DataFrame, # true events (`p_time`, `kind`, ...)
+                   seconds:float=10.0) -> pd.DataFrame: # largest P-time difference of a match
+    "One row per bulletin event with the matched live event's label (`missed` when none)."
+    from obspy import UTCDateTime as U
+    fp = np.array([U(t).timestamp for t in found['p_time']]) if len(found) else np.zeros(0)
+    rows, used = [], set()
+    for _, b in bulletin.iterrows():
+        t = U(b['p_time']).timestamp
+        d = np.abs(fp - t) if fp.size else np.zeros(0)
+        j = int(np.argmin(d)) if d.size else -1
+        ok = j >= 0 and d[j] <= seconds and j not in used
+        if ok: used.add(j)
+        rows.append({'event_id': b.get('event_id', ''), 'p_time': b['p_time'], 'kind': b['kind'],
+                     'distance_km': b.get('distance_km', np.nan), 'magnitude': b.get('magnitude', np.nan),
+                     'label': found['label'].iloc[j] if ok else 'missed', 'dt': float(fp[j] - t) if ok else np.nan,
+                     'found_row': j if ok else -1})
+    return pd.DataFrame(rows)
+
+def live_scores(found:pd.DataFrame, bulletin:pd.DataFrame, seconds:float=10.0) -> dict:
+    "Detection rate, accuracy of the kind, and false alarms of live events against a bulletin."
+    m = match_bulletin(found, bulletin, seconds)
+    called = m['label'].isin(['earthquake', 'explosion'])
+    matched = set(m['found_row'][m['found_row'] >= 0])
+    false = [i for i, l in enumerate(found['label']) if l in ('earthquake', 'explosion') and i not in matched] if len(found) else []
+    return {'bulletin_events': len(m), 'detected': int(called.sum()), 'detection_rate': float(called.mean()) if len(m) else float('nan'),
+            'correct_kind': int((m['label'] == m['kind']).sum()),
+            'accuracy': float((m['label'] == m['kind']).mean()) if len(m) else float('nan'),
+            'kind_accuracy_of_detected': float((m['label'][called] == m['kind'][called]).mean()) if called.any() else float('nan'),
+            'false_alarms': len(false)}
+
+# %% ../../nbs/45_seismic.analysis.ipynb #1e8ed53f
 def analyse_run(run, # a finished GBF training run
                 method:str='pca', # embedding map
                 bins:int=5, # quantile bins for distance and SNR
