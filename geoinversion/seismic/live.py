@@ -114,13 +114,13 @@ def _candidates_in(events:pd.DataFrame|None, r0, r1):
 def _chunk(self, client, starts, events, notes, timings, keep):
     "Windows starting at `starts` (UTCDateTimes, one chunk): their rows, and the chunk's detected candidates."
     tick = time.perf_counter
-    pad = 20.0
-    r0, r1 = starts[0] - pad, starts[-1] + WINDOW_SECONDS + pad
+    pad = 20.0   # read beyond the chunk's windows (inside the interval) so that the taper falls outside them
+    r0, r1 = max(starts[0] - pad, self._interval[0]), min(starts[-1] + WINDOW_SECONDS + pad, self._interval[1])
     t = tick()
     st, rnotes = read_array(client, self.inventory, r0, r1)
     notes.extend(f'{starts[0]}: {n}' for n in rnotes)
     timings['read'] += tick() - t; t = tick()
-    st = preprocess(st, self.freqmin, self.freqmax, SAMPLING_RATE, taper_fraction=min(0.05, pad / (r1 - r0)))
+    st = preprocess(st, self.freqmin, self.freqmax, SAMPLING_RATE, taper_fraction=min(0.05, 5.0 / (r1 - r0)))
     data, off, ts, fs = stream_to_array(st, self.inventory, 'ZNE')
     timings['preprocess'] += tick() - t; t = tick()
     if events is not None:
@@ -208,6 +208,7 @@ def classify(self, client, # any ObsPy client (SDS, FDSN, StreamClient)
     n = int(math.floor((t1 - t0 - WINDOW_SECONDS) / self.step)) + 1
     starts = [t0 + k * self.step for k in range(n)]
     per = max(1, int(self.chunk_seconds // self.step))
+    self._interval = (t0, t1)
     timings = dict.fromkeys(_TIMED, 0.0)
     notes, rows, cands, keep, failed = [], [], [], {}, []
     for c in range(0, n, per):
