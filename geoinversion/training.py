@@ -321,6 +321,10 @@ def _restore(net, run, state):
     for v, k in zip(variables, sorted(saved.files)): v.assign(saved[k])
 
 # %% ../nbs/21_training.ipynb #90061a61
+def _is_experiment(obj) -> bool:
+    "Does `obj` offer what `train` uses of an `Experiment` (so other stages can bring their own data)?"
+    return all(hasattr(obj, a) for a in ('description', 'data', 'build', 'stream', 'resolved', 'steps', 'outputs'))
+
 def evaluate(net, experiment:Experiment, seed:int=0) -> dict:
     "Errors of `net` on the test set of `experiment`, in physical units: MAE, RMSE, median and mean relative error."
     truth = {o: [] for o in experiment.outputs}; pred = {o: [] for o in experiment.outputs}
@@ -336,7 +340,7 @@ def evaluate(net, experiment:Experiment, seed:int=0) -> dict:
                   'median_relative_error': float(np.median(rel)), 'mean_relative_error': float(np.mean(rel)), 'n': int(t.size)}
     return out
 
-def train(description, # training description: path, JSON string, dict, or shipped example name
+def train(description, # training description (path, JSON string, dict, shipped example name), or an experiment object
           seed:int, # seeds the weights, the data and the interleaving of train/validation
           storage_path, # folder in which the run folder `<name>_seed<seed>` is written
           pretrain=None, # a finished run folder whose best weights start this run (fine-tuning)
@@ -344,7 +348,7 @@ def train(description, # training description: path, JSON string, dict, or shipp
           verbose:int=2, # Keras progress: 0 silent, 1 bar, 2 one line per epoch
           extra_callbacks:list|None=None) -> Path: # more Keras callbacks (not recorded in the run)
     "Train (or resume) a run; returns its folder."
-    exp = Experiment(description)
+    exp = description if _is_experiment(description) else Experiment(description)
     t = exp.description
     run = Path(storage_path) / f'{t.name}_seed{seed}'
     if pretrain is not None:
