@@ -72,6 +72,14 @@ def test_live_on_an_sds_archive(archive, tmp_path):
     assert (out / 'animation.gif').stat().st_size > 1000
     r2 = cli(*live_args(archive, out, '--bulletin', archive['bulletin']), check=False)
     assert r2.returncode == 2 and 'overwrite' in r2.stderr
+    # the papermill run calls the same functions: the same events
+    import papermill as pm
+    root = Path(__file__).parent.parent
+    pm.execute_notebook(str(root / 'papermill_runs' / 'gbf_live.ipynb'), str(tmp_path / 'pm.ipynb'), kernel_name='python3',
+                        parameters={'model': str(archive['model']), 'source': str(archive['sds']), 'inventory': str(archive['inventory']),
+                                    'bulletin': str(archive['bulletin']), 'start': str(T0), 'duration': DURATION,
+                                    'out': str(tmp_path / 'pm'), 'gif': False}, cwd=str(root), progress_bar=False)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'pm' / 'live' / 'events.csv'), ev)
 
 def test_bad_data_is_skipped_with_notes(archive, tmp_path):
     "Gaps, a missing element, another sampling rate and a corrupt miniSEED file: logged, and the run finishes."
