@@ -309,7 +309,7 @@ def train_gbf(description, # GBF training description: path, JSON string, dict, 
                keras.callbacks.TensorBoard(log_dir=str(run / 'logs'))] + list(extra_callbacks or [])
         train_batches = batches(Xtr, ytr, t.batch_size, seed, scaler, augmentation(t.augment), start=done * steps)
         net.fit(train_batches, steps_per_epoch=steps, epochs=t.epochs, initial_epoch=done,
-                validation_data=(xva, yva), callbacks=cbs, verbose=verbose)
+                validation_data=(xva, yva), callbacks=cbs, verbose=verbose, shuffle=False)  # batches() shuffles, seeded
     _save_model(net, run / 'last.keras')
     best = keras.models.load_model(run / 'model.keras') if (run / 'model.keras').exists() else net
     scores, pred = evaluate_gbf(best, scaler, Xte, lte)
