@@ -15,8 +15,8 @@ from .core import GeoinversionError
 # %% auto #0
 __all__ = ['PLUGINS', 'main']
 
-# %% ../nbs/90_cli.ipynb #40ff7ba4
-PLUGINS = []  # modules whose `register(subparsers)` adds their commands (each sets `handler` on its parsers)
+# %% ../nbs/90_cli.ipynb #cde129ee
+PLUGINS = ['geoinversion.glacier.cli', 'geoinversion.seismic.cli']  # modules whose `register(subparsers)` adds their commands (each sets `handler` on its parsers)
 
 def _parser():
     p = argparse.ArgumentParser(prog='geoinversion', description='Invert geophysical parameters with deep learning and with physics.')
@@ -80,8 +80,15 @@ def main(argv:list[str]|None=None) -> int:
             from geoinversion.distributions import distributions
             from geoinversion.graph import modules
             from geoinversion.training import optimizers, losses, metrics, callbacks
-            for reg in (generators, distributions, modules, optimizers, losses, metrics, callbacks):
-                print(f"{reg.kind}s: {', '.join(reg.names())}")
+            from geoinversion.wave.models import families
+            from geoinversion.glacier.train import architectures as glacier_architectures
+            from geoinversion.seismic.data import scalers, augmentations
+            from geoinversion.seismic.models import architectures as seismic_architectures
+            for prefix, reg in (('', generators), ('', distributions), ('', modules), ('', optimizers), ('', losses), ('', metrics),
+                                ('', callbacks), ('', families), ('glacier ', glacier_architectures), ('seismic ', seismic_architectures),
+                                ('seismic ', scalers), ('seismic ', augmentations)):
+                plural = reg.kind[:-1] + 'ies' if reg.kind.endswith('y') else reg.kind + 's'
+                print(f"{prefix}{plural}: {', '.join(reg.names())}")
         elif args.command == 'train':
             from geoinversion.training import train
             run = train(args.training, args.seed, args.storage_path, pretrain=args.pretrain, overwrite=args.overwrite, verbose=0 if args.quiet else 2)
