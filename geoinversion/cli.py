@@ -87,7 +87,8 @@ def main(argv:list[str]|None=None) -> int:
             for prefix, reg in (('', generators), ('', distributions), ('', modules), ('', optimizers), ('', losses), ('', metrics),
                                 ('', callbacks), ('', families), ('glacier ', glacier_architectures), ('seismic ', seismic_architectures),
                                 ('seismic ', scalers), ('seismic ', augmentations)):
-                plural = reg.kind[:-1] + 'ies' if reg.kind.endswith('y') else reg.kind + 's'
+                k = reg.kind
+                plural = k[:-1] + 'ies' if k.endswith('y') else k + 'es' if k.endswith('s') else k + 's'
                 print(f"{prefix}{plural}: {', '.join(reg.names())}")
         elif args.command == 'train':
             from geoinversion.training import train
