@@ -75,7 +75,9 @@ def _pipeline(args):
     t.update(epochs=args.epochs, seeds_number=args.seeds_number)
     train_ensemble(t, out / 'runs', root=world, verbose=0)
     d, _ = read_description(resolve_example('glacier_draw'))
-    d.update(scheduler=_dask(args.dask), n_workers=args.n_workers, models=[t.get('name', 'glacier')])
+    ds = GlacierDataset('glacier_dataset', root=world)
+    d.update(scheduler=_dask(args.dask), n_workers=args.n_workers, models=[t.get('name', 'glacier')],
+             features=ds.ids('validation') + ds.ids('test'))   # validation glaciers: to fit the std scale
     drawing = draw(d, out / 'runs', out / 'draw', overwrite=True)
     ev = evaluate_drawing(drawing)
     print(json.dumps({k: v for k, v in ev.items() if k != 'per_entity'}, indent=2))

@@ -23,7 +23,7 @@ from .world import _write_tif, plastic_thickness
 # %% auto #0
 __all__ = ['Profile', 'DrawingDescription', 'load_drawing', 'member', 'predict_windows', 'draw_tile', 'draw_pixel_by_pixel',
            'tiles', 'resolve_members', 'check_window', 'draw', 'read_map', 'profile_points', 'draw_profiles',
-           'fit_baseline_tau', 'evaluate_drawing']
+           'fit_baseline_tau', 'std_scale', 'evaluate_drawing']
 
 # %% ../../nbs/33_glacier.draw.ipynb #fa1c9592
 class Profile(Description):
@@ -74,8 +74,10 @@ def member(run) -> tuple:
         import keras, tensorflow as tf
         import geoinversion.training  # noqa: F401  (registers the masked losses and metrics)
         net = keras.models.load_model(Path(run) / 'model.keras', compile=False)
+        shapes = read_json(Path(run) / 'description.json')['shapes']
+        spec = [{k: tf.TensorSpec([None, *v], tf.float32) for k, v in shapes.items()}]
         def call(x): return net(x, training=False)
-        fn = tf.function(call, reduce_retracing=True, autograph=False)
+        fn = tf.function(call, input_signature=spec, autograph=False)   # any batch size, traced once
         _MODELS[run] = (fn, read_json(Path(run) / 'normalization.json'), net)
     return _MODELS[run][:2]
 
@@ -322,9 +324,22 @@ def fit_baseline_tau(dataset, # the dataset
         num += float(np.sum(g[ok] * ref[m][ok])); den += float(np.sum(g[ok] ** 2))
     return num / den
 
+def std_scale(dataset, out, table, output, split='validation', slope_name='slope'):
+    "The factor k such that 68.27% of the drawn `split` pixels have |mean - reference| <= k std (None if none drawn)."
+    import pandas as pd
+    ids = [e for e in dataset.ids(split) if e in table.index and pd.isna(table.loc[e, 'error'])]
+    r = []
+    for e in ids:
+        m, ref, _ = _entity_pixels(dataset, e, output, slope_name)
+        mean, std = read_map(out, e, output, 'mean').values, read_map(out, e, output, 'std').values
+        ok = m & np.isfinite(ref) & np.isfinite(mean) & (std > 0)
+        r.append(np.abs(mean[ok] - ref[ok]) / std[ok])
+    return float(np.quantile(np.concatenate(r), 0.6827)) if r and sum(map(len, r)) else None
+
 def evaluate_drawing(out, # a finished drawing run
                      split:str='test', # entities evaluated (those drawn)
-                     slope_name:str='slope', min_slope:float=4.0) -> dict:
+                     slope_name:str='slope', min_slope:float=4.0,
+                     calibration_split:str='validation') -> dict: # drawn entities on which a std scale is fitted (if any)
     "RMSE, MAE and calibration of the ensemble mean on the drawn entities of `split`, and the baseline's RMSE and MAE."
     import pandas as pd
     desc = read_json(Path(out) / 'description.json')
@@ -333,21 +348,25 @@ def evaluate_drawing(out, # a finished drawing run
     tau = fit_baseline_tau(dataset, output, slope_name, min_slope)
     table = pd.read_csv(Path(out) / 'entities.csv', dtype={'id': str}).set_index('id')
     ids = [e for e in dataset.ids(split) if e in table.index and pd.isna(table.loc[e, 'error'])]
-    err, base, inside, rows = [], [], [], []
+    err, base, inside, sds, rows = [], [], [], [], []
     for e in ids:
         m, ref, slope = _entity_pixels(dataset, e, output, slope_name)
         mean, std = read_map(out, e, output, 'mean').values, read_map(out, e, output, 'std').values
         b = plastic_thickness(tau, np.deg2rad(np.maximum(slope, min_slope)))
         ok = m & np.isfinite(ref) & np.isfinite(mean)
-        err.append(mean[ok] - ref[ok]); base.append(b[ok] - ref[ok]); inside.append(np.abs(mean[ok] - ref[ok]) <= std[ok])
+        err.append(mean[ok] - ref[ok]); base.append(b[ok] - ref[ok]); inside.append(np.abs(mean[ok] - ref[ok]) <= std[ok]); sds.append(std[ok])
         rows.append({'id': e, 'pixels': int(ok.sum()), 'rmse': float(np.sqrt(np.mean(err[-1] ** 2))), 'baseline_rmse': float(np.sqrt(np.mean(base[-1] ** 2))),
                      'within_1std': float(np.mean(inside[-1]))})
     if not ids: raise GeoinversionError(f'{out}: no drawn {split} entity to evaluate')
     err, base, inside = np.concatenate(err), np.concatenate(base), np.concatenate(inside)
+    sds = np.concatenate(sds)
+    scale = std_scale(dataset, out, table, output, calibration_split, slope_name)
     result = {'split': split, 'entities': len(ids), 'pixels': int(err.size),
               'rmse': float(np.sqrt(np.mean(err ** 2))), 'mae': float(np.mean(np.abs(err))),
               'baseline_rmse': float(np.sqrt(np.mean(base ** 2))), 'baseline_mae': float(np.mean(np.abs(base))), 'baseline_tau_pa': tau,
               'rmse_ratio': float(np.sqrt(np.mean(err ** 2)) / np.sqrt(np.mean(base ** 2))),
-              'within_1std': float(np.mean(inside)), 'per_entity': rows}
+              'within_1std': float(np.mean(inside)), 'std_scale': scale,
+              'within_1std_scaled': float(np.mean(np.abs(err) <= scale * sds)) if scale else None,
+              'per_entity': rows}
     write_json(Path(out) / 'evaluation.json', result)
     return result
