@@ -32,6 +32,12 @@ def _train(a):
     print(f"{run}: detector accuracy {m['detector_accuracy']:.4f}, classifier accuracy {m['classifier_accuracy']:.4f} "
           f"on {m['n']} held-out windows ({m['n_events']} events)")
 
+def _evaluate(a):
+    from geoinversion.seismic.models import evaluate_heldout
+    m = evaluate_heldout(a.run, a.windows, a.data_seed)
+    print(f"{a.run}: on {m['n']} fresh windows (seed {a.data_seed}, {m['n_events']} events): detector accuracy "
+          f"{m['detector_accuracy']:.4f}, classifier accuracy {m['classifier_accuracy']:.4f}, three-class {m['accuracy3']:.4f}")
+
 def _analyse(a):
     from geoinversion.seismic.analysis import analyse_run
     s = analyse_run(a.run, method=a.method)
@@ -117,6 +123,10 @@ def register(sub):
     p.add_argument('--seed', type=int, default=0); p.add_argument('--storage_path', required=True)
     p.add_argument('--overwrite', action='store_true'); p.add_argument('--quiet', action='store_true')
     p.set_defaults(handler=_train)
+    p = sub.add_parser('gbf-evaluate', help="score a run's network on freshly generated held-out windows")
+    p.add_argument('--run', required=True); p.add_argument('--windows', type=int, default=1000)
+    p.add_argument('--data_seed', type=int, default=1, help='generator seed of the held-out windows (not the run\'s)')
+    p.set_defaults(handler=_evaluate)
     p = sub.add_parser('gbf-analyse', help='confusion matrix, precision-recall, accuracy by distance/SNR and embeddings of a run')
     p.add_argument('--run', required=True); p.add_argument('--method', default='pca', choices=['pca', 'tsne'])
     p.set_defaults(handler=_analyse)

@@ -31,7 +31,8 @@ log = logging.getLogger('geoinversion.seismic')
 # %% auto #0
 __all__ = ['log', 'architectures', 'alexnet1d', 'cnn_dense', 'MaskedBinaryCrossentropy', 'MaskedBinaryAccuracy', 'class_weights',
            'cosine_rate', 'CosineSchedule', 'predict_classes', 'confusion', 'ValidationConfusionMatrix',
-           'GBFTrainingDescription', 'load_gbf_description', 'build_gbf', 'evaluate_gbf', 'train_gbf', 'load_gbf_run']
+           'GBFTrainingDescription', 'load_gbf_description', 'build_gbf', 'evaluate_gbf', 'train_gbf', 'load_gbf_run',
+           'evaluate_heldout']
 
 # %% ../../nbs/43_seismic.models.ipynb #adc61ea4
 architectures = Registry('architecture')
@@ -57,7 +58,8 @@ def alexnet1d(width:int=16, # filters of the first convolution (later ones: 2×,
     x = L.MaxPooling1D(3, 2)(x)
     for f in (3 * width, 3 * width, 2 * width): x = L.Conv1D(f, 3, padding='same', activation='relu')(x)
     x = L.MaxPooling1D(3, 2)(x)
-    x = L.GlobalAveragePooling1D()(x)
+    x = L.Flatten()(x)                                   # keeps where things are: P is 60 s into an event window
+    x = L.Dropout(dropout)(x)
     x = L.Dense(dense, activation='relu')(x)
     x = L.Dropout(dropout)(x)
     return _heads(x, inp, 'alexnet1d', dense, dropout)
@@ -67,8 +69,8 @@ def cnn_dense(width:int=16, dense:int=64, dropout:float=0.2, samples:int=WINDOW_
     "Convolution–batch-norm–pool blocks, flattened into dense layers, with a detector and a classifier head."
     L = keras.layers
     inp = keras.Input((samples, channels), name='beams')
-    x = L.AveragePooling1D(4)(inp)                      # 10 Hz is plenty after the 2–8 Hz band... for the envelope
-    for i, f in enumerate((width, width, 2 * width, 2 * width)):
+    x = inp
+    for i, f in enumerate((width, width, 2 * width, 2 * width)):   # 9600 -> 2400 -> 600 -> 150 -> 75 samples
         x = L.Conv1D(f, 7, padding='same', use_bias=False)(x)
         x = L.BatchNormalization()(x)
         x = L.Activation('relu')(x)
@@ -329,3 +331,20 @@ def load_gbf_run(run) -> tuple[keras.Model, 'Scaler', GBFTrainingDescription]:
                                 '(train one with `geoinversion gbf-train` or `train_gbf`)')
     d = read_json(run / 'description.json'); d.pop('seed', None)
     return keras.models.load_model(run / 'model.keras'), load_scaler(run / 'scaler.json'), load_gbf_description(d)
+
+def evaluate_heldout(run, # a finished GBF training run
+                     n:int, # fresh synthetic windows
+                     seed:int, # their generator seed (pick one unlike the run's data_seed)
+                     cache=None) -> dict: # folder caching the windows (default: the run's storage folder)
+    "Scores of a run's best network on `n` freshly generated windows, written to `<run>/heldout_n<n>_seed<seed>.json`."
+    run = Path(run)
+    net, scaler, t = load_gbf_run(run)
+    if seed == t.data_seed: raise GeoinversionError(f'seed {seed} is the data seed of the run; held-out windows need another seed')
+    X, labels = synthetic_windows(n, seed, cache=Path(cache) if cache else run.parent / 'windows',
+                                  noise_fraction=t.noise_fraction, explosion_fraction=t.explosion_fraction)
+    scores, pred = evaluate_gbf(net, scaler, X, labels)
+    scores = {'windows': n, 'seed': seed, **scores}
+    write_json(run / f'heldout_n{n}_seed{seed}.json', scores)
+    from geoinversion.core import atomic_write
+    atomic_write(run / f'heldout_n{n}_seed{seed}_predictions.csv', pred.to_csv(index=False))
+    return scores
