@@ -131,7 +131,7 @@ def sample_events(rng:np.random.Generator, # random generator
                   n:int, # number of events
                   explosion_fraction:float=0.3, # share of explosions
                   distance_km=(100.0, 1500.0), # uniform range, km
-                  snr_range=(1.0, 100.0)) -> pd.DataFrame: # log-uniform range of the element P SNR
+                  snr_range=(1.5, 100.0)) -> pd.DataFrame: # log-uniform range of the element P SNR
     "Source parameters and class signatures of `n` events (no times yet)."
     if not 0 <= explosion_fraction <= 1: raise GeoinversionError(f'explosion_fraction must be within 0-1; got {explosion_fraction}')
     if not 50 <= distance_km[0] <= distance_km[1] <= 2000: raise GeoinversionError(f'distance_km must lie within 50-2000 km; got {distance_km}')
@@ -140,15 +140,15 @@ def sample_events(rng:np.random.Generator, # random generator
     d = rng.uniform(*distance_km, n)
     snr = _loguniform(rng, *snr_range, n)
     u = lambda lo, hi: rng.uniform(lo, hi, n)
-    p_freq = np.where(ex, u(4.0, 7.0), u(2.5, 5.0))
+    p_freq = np.where(ex, u(4.5, 7.5), u(3.0, 5.0))
     df = pd.DataFrame({
         'kind': np.where(ex, 'explosion', 'earthquake'),
         'distance_km': d.round(2), 'back_azimuth': u(0.0, 360.0).round(2),
         'depth_km': np.where(ex, 0.0, u(2.0, 15.0)).round(2), 'snr': snr.round(3),
         'magnitude': (np.log10(snr) + 1.6 * np.log10(d / 100.0) + 1.2).round(2),
-        's_to_p': 10 ** (np.where(ex, np.log10(0.7), np.log10(3.0)) + 0.15 * rng.standard_normal(n)),
-        'p_freq': p_freq, 's_freq': p_freq * u(0.6, 0.8), 'incidence': u(15.0, 35.0),
-        's_polarization': np.where(ex, u(40.0, 90.0), u(0.0, 50.0)), 'p_scatter': u(0.1, 0.3), 's_scatter': u(0.2, 0.4),
+        's_to_p': 10 ** (np.where(ex, np.log10(0.6), np.log10(3.5)) + 0.13 * rng.standard_normal(n)),
+        'p_freq': p_freq, 's_freq': p_freq * u(0.7, 0.9), 'incidence': u(15.0, 35.0),
+        's_polarization': np.where(ex, u(50.0, 90.0), u(0.0, 40.0)), 'p_scatter': u(0.1, 0.3), 's_scatter': u(0.2, 0.4),
         'tau_p': (1.5 + d / 400.0) * u(0.8, 1.2), 'tau_s': (3.0 + d / 200.0) * u(0.8, 1.2),
         'event_seed': rng.integers(0, 2**31 - 1, n)})
     ph = regional_phases(df.distance_km.to_numpy(), df.depth_km.to_numpy())
@@ -183,7 +183,7 @@ def make_bulletin(n_events:int, # number of events
                   start, # start of the interval (UTCDateTime or ISO string)
                   duration_s:float, # length of the interval, s
                   explosion_fraction:float=0.3, # share of explosions
-                  distance_km=(100.0, 1500.0), snr_range=(1.0, 100.0), # see `sample_events`
+                  distance_km=(100.0, 1500.0), snr_range=(1.5, 100.0), # see `sample_events`
                   min_separation_s:float=300.0, # least time between two P arrivals, s
                   inventory:Inventory|None=None) -> pd.DataFrame: # the array (default: `arces_inventory()`)
     "A bulletin of synthetic regional events recorded by the array, one row per event."
@@ -460,12 +460,14 @@ def training_windows(n:int, # number of windows
                      p_velocity:float=P_VELOCITY, s_velocity:float=S_VELOCITY, # beam velocities, km/s
                      noise_fraction:float=1 / 3, # share of noise windows
                      explosion_fraction:float=0.5, # share of explosions among the events
-                     distance_km=(100.0, 1500.0), snr_range=(1.0, 100.0), # see `sample_events`
+                     distance_km=(100.0, 1500.0), snr_range=(1.5, 100.0), # see `sample_events`
                      glitch_probability:float=0.3, # chance of glitches in a noise window
                      jitter_s:float=0.01, # element timing jitter, s
                      margin_s:float=8.0, # extra data at each end, preprocessed and cut off, s
                      inventory:Inventory|None=None, # the array (default: `arces_inventory()`)
-                     freqmin:float=2.0, freqmax:float=8.0) -> tuple: # bandpass, Hz
+                     freqmin:float=2.0, freqmax:float=8.0, # bandpass, Hz
+                     p_offset_jitter_s:float=0.0, # P at PRE_P_SECONDS ± uniform(this), s (live windows step 5 s)
+                     workers:int=1) -> tuple: # threads (NumPy, SciPy and the FFTs release the GIL)
     "`X` float32 `(n, 9600, 3)` of GBF beams [P-Z, S-T, S-R] and a DataFrame of labels."
     if not 0 <= noise_fraction <= 1: raise GeoinversionError(f'noise_fraction must be within 0-1; got {noise_fraction}')
     inventory = inventory or arces_inventory()
@@ -478,24 +480,33 @@ def training_windows(n:int, # number of windows
     slots = rng.permutation(n)            # which windows are events
     is_event = np.zeros(n, bool); is_event[slots[:len(ev)]] = True
     noise_baz = rng.uniform(0, 360, n); noise_start = rng.uniform(0, 30 * 86400, n)
+    p_shift = rng.uniform(-p_offset_jitter_s, p_offset_jitter_s, n) if p_offset_jitter_s > 0 else np.zeros(n)
     nw, m = int(WINDOW_SECONDS * fs), int(round(margin_s * fs))
     ntot = nw + 2 * m
     X = np.empty((n, nw, 3), np.float32)
-    rows, k = [], 0
+    rows, jobs, k = [], [], 0
     for i in range(n):
         if is_event[i]:
-            rw = ev.iloc[k]; k += 1
-            w0, baz = UTCDateTime(rw['p_time']) - PRE_P_SECONDS, float(rw['back_azimuth'])
-            lab = {'detector': 1, 'classifier': int(rw['kind'] == 'explosion'), **rw.to_dict()}
+            rw = ev.iloc[k].to_dict(); k += 1
+            w0, baz = UTCDateTime(rw['p_time']) - PRE_P_SECONDS - float(p_shift[i]), float(rw['back_azimuth'])
+            lab = {'detector': 1, 'classifier': int(rw['kind'] == 'explosion'), **rw}
         else:
             rw, w0, baz = None, t_ref + float(noise_start[i]), float(noise_baz[i])
             lab = {'detector': 0, 'classifier': -1, 'kind': 'noise', 'back_azimuth': baz, 'snr': 0.0,
                    'distance_km': np.nan, 'magnitude': np.nan}
-        data = element_array(None if rw is None else rw.to_dict(), off, w0 - margin_s, ntot, [seed, i],
-                             jitter_s=jitter_s, glitch_probability=glitch_probability, fs=fs)
+        jobs.append((i, rw, w0, baz))
+        rows.append({**lab, 'window_start': str(w0), 'window_seed': i, 'p_offset_s': PRE_P_SECONDS + float(p_shift[i]) if rw else np.nan})
+    def one(job):
+        i, rw, w0, baz = job
+        data = element_array(rw, off, w0 - margin_s, ntot, [seed, i], jitter_s=jitter_s,
+                             glitch_probability=glitch_probability, fs=fs)
         y = preprocess_array(data, fs, freqmin, freqmax, taper_fraction=0.5 * m / ntot)
         X[i] = beams_from_array(y, off, fs, baz, p_velocity, s_velocity)[m:m + nw]
-        rows.append({**lab, 'window_start': str(w0), 'window_seed': i})
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as ex: list(ex.map(one, jobs))
+    else:
+        for job in jobs: one(job)
     labels = pd.DataFrame(rows)
     first = ['detector', 'classifier', 'distance_km', 'snr', 'back_azimuth', 'magnitude', 'kind', 'window_start', 'window_seed']
     return X, labels[first + [c for c in labels.columns if c not in first]]
