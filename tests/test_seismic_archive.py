@@ -115,3 +115,22 @@ def test_beams_and_fk_on_the_archive(base):
         # 10 ms element timing jitter (and noise) bias a single event's estimate by a few degrees;
         # the clean plane-wave tolerance (2 deg, 0.01 s/km) is checked in nbs/40_seismic.array.ipynb
         assert abs(err) <= 5.0 and abs(fk['slowness'] - ev.p_slowness) <= 0.01, (fk, ev.back_azimuth, ev.p_slowness)
+
+def test_training_windows_match_the_live_path(tmp_path):
+    "Noise-free: an event's window from the archive (read_array -> preprocess -> gbf_beams, as live does) equals the training path."
+    from geoinversion.seismic.array import array_offsets, beams_from_array, preprocess_array
+    from geoinversion.seismic.synthetic import element_array
+    arc = write_archive(tmp_path / 'quiet', n_events=1, seed=5, start=START, duration_s=600, noise=0.0,
+                        glitch_rate_per_hour=0.0, snr_range=(20.0, 30.0))
+    ev = arc['bulletin'].iloc[0]
+    inv = read_inventory(arc['inventory'])
+    w0 = UTCDateTime(ev.p_time) - 60
+    st, _ = read_array(SDSClient(arc['sds']), inv, w0 - 20, w0 + 260)
+    ts = st[0].stats.starttime                  # on the archive's sample grid (P is not)
+    live = gbf_beams(preprocess(st, taper_fraction=0.02), inv, ev.back_azimuth)[800:800 + 9600]
+    off = array_offsets(inv)
+    data = element_array(ev.to_dict(), off, ts + 12, 10240, seed=0, noise=0.0)   # the same grid, 8 s margins
+    train = beams_from_array(preprocess_array(data, 40.0, taper_fraction=160 / 10240), off, 40.0, ev.back_azimuth)[320:320 + 9600]
+    peak = np.abs(train).max(axis=0)
+    assert peak[0] > 1000                                   # the event is there (counts)
+    np.testing.assert_allclose(live, train, atol=0.002 * peak.max())   # int32 counts in the archive: ~2e-4

@@ -489,6 +489,7 @@ def training_windows(n:int, # number of windows
     is_event = np.zeros(n, bool); is_event[slots[:len(ev)]] = True
     noise_baz = rng.uniform(0, 360, n); noise_start = rng.uniform(0, 30 * 86400, n)
     p_shift = rng.uniform(-p_offset_jitter_s, p_offset_jitter_s, n) if p_offset_jitter_s > 0 else np.zeros(n)
+    p_shift += rng.uniform(0, 1 / SAMPLING_RATE, n)   # P falls anywhere between two samples, as on an archive's grid
     nw, m = int(WINDOW_SECONDS * fs), int(round(margin_s * fs))
     ntot = nw + 2 * m
     X = np.empty((n, nw, 3), np.float32)
