@@ -27,9 +27,9 @@ from ..core import GeoinversionError
 # %% auto #0
 __all__ = ['WINDOW_SECONDS', 'SAMPLING_RATE', 'PRE_P_SECONDS', 'P_VELOCITY', 'S_VELOCITY', 'MIN_ELEMENTS', 'log', 'ARCES_CENTRE',
            'ARCES_RINGS', 'ArrayError', 'NoDataError', 'ring_offsets', 'arces_like_geometry', 'arces_inventory',
-           'array_offsets', 'preprocess_array', 'preprocess', 'plane_wave_delays', 'shift_sum', 'stream_to_array',
-           'beam', 'gbf_beams', 'beams_from_array', 'ricker', 'plane_wave_stream', 'fk_estimate', 'StreamClient',
-           'read_array']
+           'array_offsets', 'preprocess_array', 'preprocess', 'plane_wave_delays', 'phase_ramp', 'shift_sum',
+           'stream_to_array', 'beam', 'gbf_beams', 'beams_from_array', 'ricker', 'plane_wave_stream', 'fk_estimate',
+           'StreamClient', 'read_array']
 
 # %% ../../nbs/40_seismic.array.ipynb #26216d5d
 WINDOW_SECONDS = 240    # length of a classification window, s
@@ -163,6 +163,16 @@ def plane_wave_delays(offsets:pd.DataFrame, # `array_offsets` (x_km east, y_km n
     b = np.radians(back_azimuth)
     return -(offsets['x_km'].to_numpy() * np.sin(b) + offsets['y_km'].to_numpy() * np.cos(b)) / velocity
 
+def phase_ramp(f:np.ndarray, # frequencies, Hz (nf,)
+               delays:np.ndarray, # time shifts, s (any shape)
+               dtype=np.complex64) -> np.ndarray:
+    "`exp(2πi f delay)` of shape `delays.shape + (nf,)`, by cos and sin of a real phase (much faster than a complex exp)."
+    ph = (2 * np.pi) * np.asarray(f, np.float64) * np.asarray(delays, np.float64)[..., None]
+    real = np.float32 if np.dtype(dtype) == np.complex64 else np.float64
+    out = np.empty(ph.shape, dtype)
+    out.real, out.imag = np.cos(ph.astype(real)), np.sin(ph.astype(real))
+    return out
+
 def shift_sum(data:np.ndarray, # (..., n_elements, n_samples) element traces
               delays:np.ndarray, # (n_elements,) or (..., n_elements) arrival times, s
               fs:float) -> np.ndarray: # sampling rate, Hz
@@ -173,7 +183,7 @@ def shift_sum(data:np.ndarray, # (..., n_elements, n_samples) element traces
     nfft = sfft.next_fast_len(n + 2 * pad, real=True)
     X = sfft.rfft(data, nfft, axis=-1)
     f = np.fft.rfftfreq(nfft, 1.0 / fs)
-    X *= np.exp((2j * np.pi * f * np.asarray(delays)[..., None]).astype(X.dtype))
+    X *= phase_ramp(f, delays, X.dtype)
     return sfft.irfft(X.mean(axis=-2), nfft, axis=-1)[..., :n]
 
 def stream_to_array(stream:Stream, # traces of array elements, one sampling rate

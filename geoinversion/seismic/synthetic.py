@@ -22,7 +22,7 @@ from scipy import signal as ssignal
 from ..core import GeoinversionError, RunExistsError, atomic_write, read_json, write_json
 from .array import (PRE_P_SECONDS, P_VELOCITY, S_VELOCITY, SAMPLING_RATE, WINDOW_SECONDS,
                                         _bandpass_sos, array_offsets, arces_inventory, beams_from_array,
-                                        plane_wave_delays, preprocess_array)
+                                        phase_ramp, plane_wave_delays, preprocess_array)
 
 # %% auto #0
 __all__ = ['NOISE_COUNTS', 'KINDS', 'BULLETIN_COLUMNS', 'GLITCHES', 'regional_phases', 'sample_events', 'make_bulletin',
@@ -243,7 +243,7 @@ def event_signal(row, # a bulletin row (dict or Series)
     f = np.fft.rfftfreq(L, 1.0 / fs)
     sP = frac / fs + plane_wave_delays(offsets, row['back_azimuth'], 1.0 / row['p_slowness']) + jit
     sS = frac / fs + plane_wave_delays(offsets, row['back_azimuth'], 1.0 / row['s_slowness']) + jit
-    ramp = lambda s: np.exp((-2j * np.pi * f[None, :] * s[:, None]).astype(np.complex64))[:, None, :]      # (m, 1, nf)
+    ramp = lambda s: phase_ramp(f, -s)[:, None, :]      # delay by s: (m, 1, nf)
     FP, FS = sfft.rfft(P.astype(np.float32), axis=-1), sfft.rfft(S.astype(np.float32), axis=-1)
     spec = (FP[None] * ramp(sP) + FS[None] * ramp(sS)) * site.astype(np.float32)[:, None, None]
     zrt = sfft.irfft(spec, L, axis=-1)
