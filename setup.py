@@ -37,7 +37,7 @@ setuptools.setup(
     python_requires='>=' + min_python,
     packages=setuptools.find_packages(include=['geoinversion', 'geoinversion.*']),
     include_package_data=True,
-    package_data={'geoinversion': ['data/*.json']},
+    package_data={'geoinversion': ['data/*.json', 'data/*.xml']},
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
