@@ -64,7 +64,7 @@ def test_live_on_an_sds_archive(archive, tmp_path):
     out = tmp_path / 'live'
     r = cli(*live_args(archive, out, '--bulletin', archive['bulletin']))
     ev = pd.read_csv(out / 'events.csv')
-    assert len(ev) == 2 and ev['n_windows'].between(12, 13).all(), ev   # ±30 s around P, windows every 5 s
+    assert len(ev) == 2 and ev['n_windows'].between(4, 5).all(), ev   # ±10 s around P, windows every 5 s
     w = pd.read_csv(out / 'windows.csv')
     assert len(w) == int((DURATION - 240) // 5) + 1
     assert json.loads((out / 'run.json').read_text())['status'] == 'finished'

@@ -102,7 +102,7 @@ def _live_options(p, interactive=False):
         p.add_argument('--duration', type=float, default=None, help='seconds (instead of --end)')
     p.add_argument('--out', required=True, help='run folder (gbf-interactive: folder of run folders)')
     p.add_argument('--step', type=float, default=5.0, help='seconds between windows (default 5)')
-    p.add_argument('--vote_seconds', type=float, default=30.0, help='windows within this of an event vote (default 30)')
+    p.add_argument('--vote_seconds', type=float, default=10.0, help='windows within this of an event vote (default 10)')
     p.add_argument('--threshold', type=float, default=0.5)
     p.add_argument('--no_gif', action='store_true', help='skip the animation')
     if not interactive: p.add_argument('--overwrite', action='store_true', help='replace a finished run')

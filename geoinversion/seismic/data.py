@@ -24,7 +24,7 @@ __all__ = ['log', 'WINDOW_SECONDS', 'SAMPLING_RATE', 'PRE_P_SECONDS', 'WINDOW_SA
            'augmentations', 'three_class', 'targets', 'WindowError', 'check_windows', 'save_windows', 'load_windows',
            'synthetic_windows', 'UTC', 'windows_from_archive', 'split', 'Scaler', 'make_scaler', 'load_scaler',
            'StandardScaler', 'RobustScaler', 'MinMaxScaler', 'LogScaler', 'Augmentation', 'AddNoise', 'Taper', 'Gaps',
-           'ZeroChannel', 'Compose', 'augmentation', 'batches']
+           'ZeroChannel', 'Shift', 'Compose', 'augmentation', 'batches']
 
 # %% ../../nbs/42_seismic.data.ipynb #0842576b
 WINDOW_SECONDS = 240          # window length, s (as geoinversion.seismic.array)
@@ -309,6 +309,14 @@ class ZeroChannel(Augmentation):
     def __init__(self, p=0.1): super().__init__(p)
     def one(self, x, rng):
         x = x.copy(); x[:, rng.integers(x.shape[1])] = 0; return x
+
+@augmentations.register('shift')
+class Shift(Augmentation):
+    "Move the content by up to `max_seconds` either way (circularly): P a little earlier or later, as in sliding live windows."
+    def __init__(self, p=0.5, max_seconds:float=10.0): super().__init__(p); self.max_seconds = float(max_seconds)
+    def one(self, x, rng):
+        m = int(self.max_seconds * SAMPLING_RATE)
+        return np.roll(x, int(rng.integers(-m, m + 1)), axis=0)
 
 class Compose:
     "Augmentations applied one after the other."

@@ -72,7 +72,7 @@ class LiveClassifier:
                  scaler, # the run's scaler
                  inventory, # the array's `obspy.Inventory`
                  step:float=5.0, # s between window starts
-                 vote_seconds:float=30.0, # windows whose P position is within this of an event's P vote for it
+                 vote_seconds:float=10.0, # windows whose P position is within this of an event's P vote for it (networks train with shifts up to 12 s)
                  threshold:float=0.5, # probability threshold of both heads
                  chunk_seconds:float=3600.0, # read and process long intervals in chunks of this length
                  p_velocity:float=P_VELOCITY, s_velocity:float=S_VELOCITY, # beam velocities, km/s
