@@ -186,7 +186,7 @@ class GBFTrainingDescription(Description):
     fractions: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description='train, validation, test shares')
     scaler: str = Field('robust', description='scaler (registry `scalers`)')
     per_window: bool = Field(True, description='scale each window by its own statistics (else fit on the training set)')
-    augment: list[str|dict] = Field([{'name': 'noise', 'p': 0.5, 'level': 0.1}, {'name': 'taper', 'p': 0.3},
+    augment: list[str|dict] = Field([{'name': 'shift', 'p': 0.7, 'max_seconds': 12.0}, {'name': 'noise', 'p': 0.5, 'level': 0.1}, {'name': 'taper', 'p': 0.3},
                                      {'name': 'gaps', 'p': 0.2}, {'name': 'zero_channel', 'p': 0.1}],
                                     description='augmentations in order (registry `augmentations`)')
     epochs: int = Field(10, gt=0, description='number of epochs')
