@@ -75,6 +75,7 @@ class LiveClassifier:
                  vote_seconds:float=10.0, # windows whose P position is within this of an event's P vote for it (networks train with shifts up to 12 s)
                  threshold:float=0.5, # probability threshold of both heads
                  chunk_seconds:float=3600.0, # read and process long intervals in chunks of this length
+                 trigger_on:float=3.0, # STA/LTA ratio that starts a trigger (no bulletin)
                  p_velocity:float=P_VELOCITY, s_velocity:float=S_VELOCITY, # beam velocities, km/s
                  freqmin:float=2.0, freqmax:float=8.0, # preprocessing band, Hz
                  batch_size:int=128): # windows per network call
@@ -82,6 +83,7 @@ class LiveClassifier:
         self.model, self.scaler, self.inventory = model, scaler, inventory
         self.step, self.vote_seconds, self.threshold, self.chunk_seconds = float(step), float(vote_seconds), float(threshold), float(chunk_seconds)
         self.p_velocity, self.s_velocity, self.freqmin, self.freqmax, self.batch_size = p_velocity, s_velocity, freqmin, freqmax, batch_size
+        self.trigger_on = float(trigger_on)
 
     @classmethod
     def from_run(cls, run, inventory=None, **options) -> 'LiveClassifier':
@@ -127,7 +129,7 @@ def _chunk(self, client, starts, events, notes, timings, keep):
         cands = _candidates_in(events, r0, r1)
     else:
         cands = []
-        for a in detect_onsets(data[:, 0, :], fs):
+        for a in detect_onsets(data[:, 0, :], fs, on=self.trigger_on):
             on = ts + a / fs
             try:
                 fk = fk_estimate(st, self.inventory, on - 0.5, on + 4.5, win_len=2.0, win_frac=0.5,
