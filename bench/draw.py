@@ -1,9 +1,10 @@
 """Benchmark: output pixels per second of glacier drawing (an ensemble of three networks).
 
-Three ways, run here, now, on the same machine and the same trained members:
+Four ways, run here, now, on the same machine and the same trained members:
 
-* the original way: a Python loop over pixels, one window at a time through each member
-  (models already loaded, in this process);
+* the original way: a Python loop over pixels, one window at a time through each member with
+  Keras `model.predict` (how the seed's research code drew; models already loaded);
+* the same loop with a traced call per window instead of `model.predict` (a stronger loop);
 * geoinversion's way on one Dask worker: windows batched through each member, tile by tile,
   tiles as tasks (`draw` on a LocalCluster of 1 process with 1 thread);
 * the same on two workers.
@@ -25,7 +26,8 @@ import numpy as np
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--loop_pixels', type=int, default=400, help='pixels drawn by the per-pixel loop (it is slow)')
+    ap.add_argument('--loop_pixels', type=int, default=400, help='pixels drawn by the traced per-pixel loop')
+    ap.add_argument('--predict_pixels', type=int, default=30, help='pixels drawn by the model.predict loop (it is very slow)')
     ap.add_argument('--epochs', type=int, default=1, help='training epochs of each member (speed does not depend on it)')
     ap.add_argument('--massifs', type=int, nargs=2, default=[2, 1])
     args = ap.parse_args()
@@ -59,6 +61,28 @@ def main():
     t0 = time.perf_counter()
     loop = draw_pixel_by_pixel(str(ds.cache / e), inputs, t['area_size'], x[:n], y[:n], [str(q) for q in runs], 'thickness')
     loop_rate = n / (time.perf_counter() - t0)
+    # the seed's way: model.predict on one window at a time
+    import keras
+    from geoinversion.glacier.data import windows
+    from geoinversion.glacier.train import normalize_inputs
+    from geoinversion.glacier.draw import _MODELS
+    nets = [(_MODELS[str(Path(q).resolve())][2], read_json(Path(q) / 'normalization.json')) for q in runs]
+    patches = ds.patches(e)
+    def predict_pixel(i):
+        X = {}
+        for name, res, scalar in inputs:
+            w = windows(patches[name], x[i:i + 1], y[i:i + 1], 1 if scalar else int(round(t['area_size'] / res)))
+            X[name] = w[:, 0, 0, None] if scalar else w[..., None]
+        out = []
+        for net, norm in nets:
+            p = net.predict(normalize_inputs(X, norm), verbose=0)['thickness'][0, 0]
+            out.append(norm['thickness']['low'] + p * (norm['thickness']['high'] - norm['thickness']['low']))
+        return np.mean(out)
+    predict_pixel(0)
+    k = min(args.predict_pixels, len(x))
+    t0 = time.perf_counter()
+    seed_way = np.array([predict_pixel(i) for i in range(k)])
+    seed_rate = k / (time.perf_counter() - t0)
 
     rates = {}
     for workers in (1, 2):
@@ -73,12 +97,14 @@ def main():
 
     p1, s1 = rates[1]; p2, s2 = rates[2]
     print(f'glacier drawing, 3 members, window {t["area_size"]:g} m, {len(ds.ids())} glaciers, {p1} pixels; cpu_count={os.cpu_count()}')
-    print(f'| way | pixels | seconds | pixels/s | vs loop |')
-    print(f'|---|---|---|---|---|')
-    print(f'| per-pixel loop (original) | {n} | {n / loop_rate:.2f} | {loop_rate:.0f} | 1.0 |')
-    print(f'| batched tiles, Dask 1 worker | {p1} | {s1:.2f} | {p1 / s1:.0f} | {p1 / s1 / loop_rate:.1f} |')
-    print(f'| batched tiles, Dask 2 workers | {p2} | {s2:.2f} | {p2 / s2:.0f} | {p2 / s2 / loop_rate:.1f} |')
-    print(f'2 workers / 1 worker: {(p2 / s2) / (p1 / s1):.2f}x; max |batched - loop| on {n} pixels: {agree:.2e} m')
+    print(f'| way | pixels | seconds | pixels/s | vs seed loop (predict) | vs traced loop |')
+    print(f'|---|---|---|---|---|---|')
+    print(f'| per-pixel loop, model.predict (seed) | {k} | {k / seed_rate:.2f} | {seed_rate:.1f} | 1.0 | {seed_rate / loop_rate:.3f} |')
+    print(f'| per-pixel loop, traced call | {n} | {n / loop_rate:.2f} | {loop_rate:.0f} | {loop_rate / seed_rate:.0f} | 1.0 |')
+    print(f'| batched tiles, Dask 1 worker | {p1} | {s1:.2f} | {p1 / s1:.0f} | {p1 / s1 / seed_rate:.0f} | {p1 / s1 / loop_rate:.1f} |')
+    print(f'| batched tiles, Dask 2 workers | {p2} | {s2:.2f} | {p2 / s2:.0f} | {p2 / s2 / seed_rate:.0f} | {p2 / s2 / loop_rate:.1f} |')
+    print(f'2 workers / 1 worker: {(p2 / s2) / (p1 / s1):.2f}x; max |batched - traced loop| on {n} pixels: {agree:.2e} m; '
+          f'max |batched - predict loop| on {k} pixels: {float(np.max(np.abs(m[:k] - seed_way))):.2e} m')
 
 
 if __name__ == '__main__':

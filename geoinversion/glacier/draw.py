@@ -64,13 +64,27 @@ def load_drawing(src) -> DrawingDescription:
     "Validate a drawing description (path, JSON string, dict, or a shipped example's name)."
     return load_description(resolve_example(src), DrawingDescription)
 
-# %% ../../nbs/33_glacier.draw.ipynb #ee73ffc6
+# %% ../../nbs/33_glacier.draw.ipynb #fadc76d1
 _MODELS = {}
+
+def _pin_threads():
+    "Inside a Dask worker, let TensorFlow use as many threads as the worker has (one by default), not every core."
+    try:
+        from distributed import get_worker
+        w = get_worker()
+    except (ImportError, ValueError): return
+    n = getattr(w, 'nthreads', None) or getattr(getattr(w, 'state', None), 'nthreads', None)
+    if not n: return
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n); tf.config.threading.set_inter_op_parallelism_threads(n)
+    except RuntimeError: pass   # TensorFlow already running in this process: keep its threads
 
 def member(run) -> tuple:
     "(predict function, normalization) of a run folder, loaded once per process."
     run = str(Path(run).resolve())
     if run not in _MODELS:
+        _pin_threads()
         import keras, tensorflow as tf
         import geoinversion.training  # noqa: F401  (registers the masked losses and metrics)
         net = keras.models.load_model(Path(run) / 'model.keras', compile=False)
@@ -304,7 +318,7 @@ def draw_profiles(profiles:list, out, dataset, output:str) -> list:
             log.warning('profile %s skipped: %s', p.name, err)
     return done
 
-# %% ../../nbs/33_glacier.draw.ipynb #de96c3cd
+# %% ../../nbs/33_glacier.draw.ipynb #68a3d2b3
 def _entity_pixels(dataset, e, output, slope_name):
     p = dataset.patches(e)
     m = dataset.mask(e, p[output])
