@@ -22,9 +22,9 @@ log = logging.getLogger('geoinversion.seismic')
 # %% auto #0
 __all__ = ['log', 'WINDOW_SECONDS', 'SAMPLING_RATE', 'PRE_P_SECONDS', 'WINDOW_SAMPLES', 'CHANNELS', 'CLASSES', 'scalers',
            'augmentations', 'three_class', 'targets', 'WindowError', 'check_windows', 'save_windows', 'load_windows',
-           'synthetic_windows', 'UTC', 'windows_from_archive', 'split', 'Scaler', 'make_scaler', 'load_scaler',
-           'StandardScaler', 'RobustScaler', 'MinMaxScaler', 'LogScaler', 'Augmentation', 'AddNoise', 'Taper', 'Gaps',
-           'ZeroChannel', 'Shift', 'Compose', 'augmentation', 'batches']
+           'window_key', 'synthetic_windows', 'UTC', 'windows_from_archive', 'split', 'Scaler', 'make_scaler',
+           'load_scaler', 'StandardScaler', 'RobustScaler', 'MinMaxScaler', 'LogScaler', 'Augmentation', 'AddNoise',
+           'Taper', 'Gaps', 'ZeroChannel', 'Shift', 'Compose', 'augmentation', 'batches']
 
 # %% ../../nbs/42_seismic.data.ipynb #0842576b
 WINDOW_SECONDS = 240          # window length, s (as geoinversion.seismic.array)
@@ -87,6 +87,23 @@ def load_windows(path:str|os.PathLike) -> tuple[np.ndarray, pd.DataFrame]:
         labels = pd.DataFrame({k[len('label__'):]: z[k] for k in z.files if k.startswith('label__')})
     return X, labels
 
+def window_key(**options) -> str: # options of `training_windows` (defaults filled in)
+    "Hash of what synthetic windows depend on: the generator's source code (`synthetic` and `array` modules), every option of `training_windows` with its defaults resolved, and the inventory's stations and coordinates."
+    import hashlib, inspect, json
+    import geoinversion.seismic.synthetic as syn, geoinversion.seismic.array as arr
+    from geoinversion.seismic.array import arces_inventory
+    sig = inspect.signature(syn.training_windows)
+    try: bound = sig.bind_partial(**options)
+    except TypeError as e: raise WindowError(f'bad option for training_windows: {e}') from None
+    bound.apply_defaults()
+    opts = {k: v for k, v in bound.arguments.items() if k not in ('n', 'seed', 'workers')}   # workers: same windows
+    inv = opts.pop('inventory', None) or arces_inventory()
+    opts['inventory'] = [(n_.code, s.code, round(s.latitude, 7), round(s.longitude, 7), round(s.elevation, 3)) for n_ in inv for s in n_]
+    h = hashlib.sha256()
+    for m in (syn, arr): h.update(Path(inspect.getsourcefile(m)).read_bytes())
+    h.update(json.dumps(opts, sort_keys=True, default=lambda v: list(v) if isinstance(v, tuple) else str(v)).encode())
+    return h.hexdigest()[:12]
+
 def synthetic_windows(n:int, # number of windows
                       seed:int, # seed of the generator
                       cache:str|os.PathLike|None=None, # folder for a cached `.npz` (None: no cache)
@@ -95,8 +112,7 @@ def synthetic_windows(n:int, # number of windows
     if n <= 0: raise WindowError(f'the number of windows must be positive, got {n}')
     f = None
     if cache is not None:
-        key = '_'.join(f'{k}-{options[k]}' for k in sorted(options))
-        f = Path(cache) / (f'windows_n{n}_seed{seed}' + (f'_{key}' if key else '') + '.npz')
+        f = Path(cache) / f'windows_n{n}_seed{seed}_{window_key(**options)}.npz'
         if f.exists(): return load_windows(f)
     from geoinversion.seismic.synthetic import training_windows
     X, labels = training_windows(n, seed, **options)
@@ -312,11 +328,15 @@ class ZeroChannel(Augmentation):
 
 @augmentations.register('shift')
 class Shift(Augmentation):
-    "Move the content by up to `max_seconds` either way (circularly): P a little earlier or later, as in sliding live windows."
+    "Move the content by up to `max_seconds` either way, zero-padding the end it leaves (no wrap-around): P a little earlier or later, as in sliding live windows."
     def __init__(self, p=0.5, max_seconds:float=10.0): super().__init__(p); self.max_seconds = float(max_seconds)
     def one(self, x, rng):
         m = int(self.max_seconds * SAMPLING_RATE)
-        return np.roll(x, int(rng.integers(-m, m + 1)), axis=0)
+        k = int(rng.integers(-m, m + 1))
+        out = np.zeros_like(x)
+        if k >= 0: out[k:] = x[:len(x) - k]
+        else: out[:k] = x[-k:]
+        return out
 
 class Compose:
     "Augmentations applied one after the other."
