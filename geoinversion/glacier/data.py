@@ -226,6 +226,14 @@ class GlacierDataset:
             out[r.name] = da.rename(r.name)
         return out
 
+    def patch(self, entity:str, name:str):
+        "One patch of the entity (read alone from the cache when every patch is there; else all are cut first)."
+        f = self.cache / entity / f'{name}.tif'
+        if (self.cache / 'description.json').exists() and all((self.cache / entity / f'{r.name}.tif').exists() for r in self.description.rasters):
+            if entity not in self.entities().index: raise PatchError(f'no entity {entity!r} in {self.description.shapefile_file}')
+            if read_json(self.cache / 'description.json') == self.description.model_dump(mode='json'): return open_raster(f).load()
+        return self.patches(entity)[name]
+
     def mask(self, entity:str, da): # the entity id, and a patch whose grid to use
         "True on the pixels of `da` whose centre is inside the entity's outline."
         from rasterio.features import rasterize

@@ -176,8 +176,7 @@ def check_window(patch, # the entity's output patch
 
 def _prepare(entity, dataset, output, area_size, tile_size):
     "Output grid, mask and tiles of one entity (errors raised)."
-    p = dataset.patches(entity)
-    grid = p[output]
+    grid = dataset.patch(entity, output)
     check_window(grid, area_size)
     mask = dataset.mask(entity, grid)
     if not mask.any(): raise PatchError(f'entity {entity}: no output pixel centre inside the outline')
