@@ -29,7 +29,7 @@ __all__ = ['WINDOW_SECONDS', 'SAMPLING_RATE', 'PRE_P_SECONDS', 'P_VELOCITY', 'S_
            'ARCES_RINGS', 'ArrayError', 'NoDataError', 'ring_offsets', 'arces_like_geometry', 'arces_inventory',
            'array_offsets', 'preprocess_array', 'preprocess', 'plane_wave_delays', 'phase_ramp', 'shift_sum',
            'stream_to_array', 'beam', 'gbf_beams', 'beams_from_array', 'ricker', 'plane_wave_stream', 'fk_estimate',
-           'StreamClient', 'read_array']
+           'StreamClient', 'read_array', 'array_gaps']
 
 # %% ../../nbs/40_seismic.array.ipynb #26216d5d
 WINDOW_SECONDS = 240    # length of a classification window, s
@@ -329,9 +329,16 @@ def fk_estimate(stream:Stream, # element traces, one sampling rate
     if len({tr.stats.station for tr in st}) < 2:
         raise ArrayError(f'an array is needed for FK analysis: {len(st)} {component} trace(s) of inventory stations')
     starttime, endtime = UTCDateTime(starttime), UTCDateTime(endtime)
+    if not endtime > starttime: raise GeoinversionError(f'FK analysis needs endtime > starttime; got {starttime} - {endtime}')
+    if not 0 < freqmin < freqmax: raise GeoinversionError(f'FK analysis needs 0 < freqmin < freqmax; got {freqmin}, {freqmax} Hz')
+    if win_len is None: win_len = min(10.0, 0.6 * (endtime - starttime))
+    if win_len < 2.0 / freqmin:
+        raise GeoinversionError(f'the FK window ({win_len:g} s) must span at least 2 periods of freqmin = {freqmin:g} Hz, '
+                                f'i.e. >= {2.0 / freqmin:g} s (a longer interval or win_len, or a higher freqmin)')
+    if win_len > endtime - starttime:
+        raise GeoinversionError(f'the FK window ({win_len:g} s) is longer than the interval {starttime} - {endtime} ({endtime - starttime:g} s)')
     if max(t.stats.starttime for t in st) > starttime or min(t.stats.endtime for t in st) < endtime:
         raise NoDataError(f'the traces do not cover {starttime} - {endtime}')
-    if win_len is None: win_len = min(10.0, 0.6 * (endtime - starttime))
     kw = dict(win_len=win_len, win_frac=win_frac, frqlow=freqmin, frqhigh=freqmax, prewhiten=0,
               semb_thres=-1e9, vel_thres=-1e9, timestamp='mlabday', stime=starttime, etime=endtime,
               method=0, coordsys='lonlat', verbose=False)
@@ -419,6 +426,9 @@ def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `Stre
         gaps = Counter()
         for g in st.get_gaps():
             if g[6] > 0: gaps[g[3]] += g[6]
+        covered = Counter()   # seconds of [t0, t1] each component really has data for (gaps not counted)
+        for tr in st:
+            covered[tr.stats.channel[-1]] += max(0.0, min(tr.stats.endtime + tr.stats.delta, t1) - max(tr.stats.starttime, t0))
         if gaps: _note(notes, f'{net}.{sta}: gaps filled with 0 (' + ', '.join(f'{c} {s:.1f} s' for c, s in sorted(gaps.items())) + ')')
         for tr in st:
             if tr.data.dtype.kind not in 'f': tr.data = tr.data.astype(np.float64)
@@ -429,8 +439,7 @@ def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `Stre
         comps = {}
         for tr in st:
             c = tr.stats.channel[-1]
-            covered = min(tr.stats.endtime, t1) - max(tr.stats.starttime, t0)
-            cover = max(0.0, covered) / (t1 - t0)
+            cover = min(1.0, covered[c] / (t1 - t0))
             tr.trim(t0, t1, pad=True, fill_value=0, nearest_sample=True)
             if np.ma.isMaskedArray(tr.data): tr.data = tr.data.filled(0)
             x = tr.data
@@ -453,4 +462,19 @@ def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `Stre
     # one common time base: all traces start at t0 with the same number of samples
     n = min(tr.stats.npts for tr in out)
     for tr in out: tr.data = np.ascontiguousarray(tr.data[:n])
+    for a, b in array_gaps(out):
+        _note(notes, f'array-wide gap {a} - {b} ({b - a:.1f} s): every element zero-filled there')
     return out, notes
+
+def array_gaps(stream:Stream, # aligned traces (as `read_array` returns them)
+               min_seconds:float=1.0) -> list: # shorter all-zero spans are ignored
+    "`(start, end)` UTCDateTimes of the spans where every trace is zero (zero-filled gaps of the whole array)."
+    if len(stream) == 0: return []
+    n = min(tr.stats.npts for tr in stream)
+    zero = np.ones(n, bool)
+    for tr in stream: zero &= np.asarray(tr.data[:n]) == 0
+    if not zero.any(): return []
+    d = np.diff(np.concatenate([[0], zero.astype(np.int8), [0]]))
+    a, b = np.nonzero(d == 1)[0], np.nonzero(d == -1)[0]   # runs [a, b)
+    t0, dt = stream[0].stats.starttime, stream[0].stats.delta
+    return [(t0 + i * dt, t0 + (j - 1) * dt) for i, j in zip(a, b) if (j - i) * dt >= min_seconds]

@@ -16,12 +16,11 @@ from ..core import GeoinversionError
 # %% auto #0
 __all__ = ['register', 'main']
 
-# %% ../../nbs/49_seismic.cli.ipynb #2463626c
+# %% ../../nbs/49_seismic.cli.ipynb #8fffebe9
 def _archive(a):
     from geoinversion.seismic.synthetic import write_archive
-    if a.events < 0 or a.duration <= 0: raise GeoinversionError('--events must be >= 0 and --duration positive')
     out = write_archive(a.out, a.events, a.seed, a.start, a.duration, explosion_fraction=a.explosion_fraction,
-                        gaps=a.gaps, dead=a.dead, overwrite=a.overwrite)
+                        gaps=a.gaps, dead=a.dead, overwrite=a.overwrite)   # every argument checked there before anything is written
     print(json.dumps({k: str(v) for k, v in out.items() if k != 'bulletin'}, indent=2))
     print(f"{len(out['bulletin'])} events: " + ', '.join(f'{k} {v}' for k, v in out['bulletin']['kind'].value_counts().items()))
 
@@ -45,13 +44,9 @@ def _analyse(a):
 
 def _classifier(a):
     from geoinversion.seismic.live import LiveClassifier
-    inv = None
-    if a.inventory:
-        import obspy
-        if not Path(a.inventory).is_file(): raise GeoinversionError(f'{a.inventory}: no such StationXML file')
-        try: inv = obspy.read_inventory(a.inventory)
-        except Exception as e: raise GeoinversionError(f'{a.inventory}: not a readable inventory ({e})') from None
-    return LiveClassifier.from_run(a.model, inv, step=a.step, vote_seconds=a.vote_seconds, threshold=a.threshold)
+    if a.inventory and not Path(a.inventory).is_file(): raise GeoinversionError(f'{a.inventory}: no such StationXML file')
+    return LiveClassifier.from_run(a.model, a.inventory or None, step=a.step, vote_seconds=a.vote_seconds, threshold=a.threshold,
+                                   chunk_seconds=a.chunk_seconds, trigger_on=a.trigger_on)
 
 def _source(a, live):
     "The client of --source, or (--mseed) a Stream client after checking that the files hold an array."
@@ -79,7 +74,8 @@ def _live(a):
     client = _source(a, live)
     t0, t1 = _interval(a)
     res = run_live(live, client, t0, t1, a.out, events=read_bulletin(a.bulletin) if a.bulletin else None,
-                   gif=not a.no_gif, overwrite=a.overwrite)
+                   gif=not a.no_gif, overwrite=a.overwrite, bulletin_path=a.bulletin,
+                   source=f'miniSEED files {a.mseed}' if a.mseed else None)
     k = res.events['label'].value_counts().to_dict() if len(res.events) else {}
     print(f'{a.out}: {len(res.windows)} windows, events {k or "none"}, {len(res.notes)} notes (notes.txt)')
 
@@ -88,7 +84,8 @@ def _interactive(a):
     live = _classifier(a)
     client = _source(a, live)
     lines = None if sys.stdin.isatty() else (l for l in sys.stdin)
-    res = interactive(live, client, a.out, lines=lines, events=read_bulletin(a.bulletin) if a.bulletin else None, gif=not a.no_gif)
+    res = interactive(live, client, a.out, lines=lines, events=read_bulletin(a.bulletin) if a.bulletin else None, gif=not a.no_gif,
+                      bulletin_path=a.bulletin)
     print(f'{sum(r is not None for r in res)} interval(s) classified, {sum(r is None for r in res)} skipped')
 
 def _live_options(p, interactive=False):
@@ -103,9 +100,12 @@ def _live_options(p, interactive=False):
     p.add_argument('--out', required=True, help='run folder (gbf-interactive: folder of run folders)')
     p.add_argument('--step', type=float, default=5.0, help='seconds between windows (default 5)')
     p.add_argument('--vote_seconds', type=float, default=10.0, help='windows within this of an event vote (default 10)')
-    p.add_argument('--threshold', type=float, default=0.5)
+    p.add_argument('--threshold', type=float, default=0.5, help='probability threshold of both heads, in [0, 1] (default 0.5)')
+    p.add_argument('--chunk_seconds', type=float, default=3600.0, help='read and classify in chunks of this many seconds (>= 240; '
+                   'a killed run resumes after its last finished chunk; default 3600)')
+    p.add_argument('--trigger_on', type=float, default=3.0, help='STA/LTA ratio that starts a trigger without --bulletin (default 3)')
     p.add_argument('--no_gif', action='store_true', help='skip the animation')
-    if not interactive: p.add_argument('--overwrite', action='store_true', help='replace a finished run')
+    if not interactive: p.add_argument('--overwrite', action='store_true', help='replace a finished run (the same command without it resumes a killed one)')
 
 def register(sub):
     "Add the GBF commands to the `geoinversion` subparsers `sub`."

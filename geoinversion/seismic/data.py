@@ -164,6 +164,8 @@ def windows_from_archive(client, # any ObsPy client with `get_waveforms` (SDS, F
         expl = ev['kind'] == 'explosion'
         cut(UTC(ev['p_time']) - PRE_P_SECONDS, float(ev['back_azimuth']),
             {**ev.to_dict(), 'detector': 1, 'classifier': int(expl), 'window_start': str(UTC(ev['p_time']) - PRE_P_SECONDS)})
+    if n_noise and len(bulletin) == 0 and (start is None or end is None):
+        raise WindowError(f'{n_noise} noise window(s) asked from an empty bulletin: give start and end (the span to draw them from)')
     if n_noise:
         t0 = UTC(start) if start is not None else UTC(min(bulletin['p_time'])) - 600
         t1 = UTC(end) if end is not None else UTC(max(bulletin['p_time'])) + 600
