@@ -4,8 +4,10 @@ interactive mode. Commands run as `python -m geoinversion.seismic.cli` (the same
 calls once the plugin is registered)."""
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +70,18 @@ def test_live_on_an_sds_archive(archive, tmp_path):
     w = pd.read_csv(out / 'windows.csv')
     assert len(w) == int((DURATION - 240) // 5) + 1
     assert json.loads((out / 'run.json').read_text())['status'] == 'finished'
-    obspy.read_events(str(out / 'catalog.xml'))                   # valid QuakeML (maybe empty for a 1-epoch model)
+    # the QuakeML holds exactly the events labelled earthquake/explosion, with their P times, back-azimuths and types
+    cat = obspy.read_events(str(out / 'catalog.xml'))
+    found = ev[ev['label'].isin(['earthquake', 'explosion'])]
+    assert len(cat) == len(found)
+    for e, (_, row) in zip(cat, found.iterrows()):
+        assert e.event_type == row['label'] and abs(e.picks[0].time - obspy.UTCDateTime(row['p_time'])) < 1e-3
+    # the resolved settings are recorded
+    d = json.loads((out / 'description.json').read_text())
+    assert d['model_run'] == str(Path(archive['model']).resolve()) and d['inventory'] == str(Path(archive['inventory']).resolve())
+    assert d['bulletin'] == str(Path(archive['bulletin']).resolve()) and d['source'] == f"SDS archive {Path(archive['sds']).resolve()}"
+    assert (d['step'], d['vote_seconds'], d['chunk_seconds'], d['trigger_on'], d['freqmin'], d['freqmax'], d['p_velocity'], d['s_velocity']) == \
+        (5.0, 10.0, 3600.0, 3.0, 2.0, 8.0, 6.45, 3.70)
     assert (out / 'animation.gif').stat().st_size > 1000
     r2 = cli(*live_args(archive, out, '--bulletin', archive['bulletin']), check=False)
     assert r2.returncode == 2 and 'overwrite' in r2.stderr
@@ -80,6 +93,44 @@ def test_live_on_an_sds_archive(archive, tmp_path):
                                     'bulletin': str(archive['bulletin']), 'start': str(T0), 'duration': DURATION,
                                     'out': str(tmp_path / 'pm'), 'gif': False}, cwd=str(root), progress_bar=False)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'pm' / 'live' / 'events.csv'), ev)
+
+def test_catalog_content_against_the_bulletin(archive, tmp_path):
+    "With threshold 0 every bulletin event is labelled an event: the QuakeML must then hold each one, at its P time and back-azimuth."
+    out = tmp_path / 'all'
+    cli(*live_args(archive, out, '--bulletin', archive['bulletin'], '--threshold', 0, '--no_gif'))
+    b = pd.read_csv(archive['bulletin']).sort_values('p_time')
+    cat = sorted(obspy.read_events(str(out / 'catalog.xml')), key=lambda e: e.picks[0].time)
+    assert len(cat) == len(b) == 2
+    for e, (_, r) in zip(cat, b.iterrows()):
+        assert abs(e.picks[0].time - obspy.UTCDateTime(r['p_time'])) < 1e-3
+        assert abs(e.picks[0].backazimuth - r['back_azimuth']) < 1e-6
+        assert e.event_descriptions[0].text == r['event_id'] and e.event_type in ('earthquake', 'explosion')
+        assert abs(e.preferred_origin().time - obspy.UTCDateTime(r['origin_time'])) < 1e-3
+
+def test_live_sigkill_then_resume(archive, tmp_path):
+    "gbf-live killed with SIGKILL after its first chunk; the same command resumes, skips the finished chunks, and gives the uninterrupted result."
+    args = lambda out: live_args(archive, out, '--bulletin', archive['bulletin'], '--chunk_seconds', 240, '--no_gif')
+    ref = tmp_path / 'ref'
+    cli(*args(ref))                                                  # 193 windows in chunks of 48: 5 chunks
+    out = tmp_path / 'killed'
+    p = subprocess.Popen([sys.executable, '-m', 'geoinversion.seismic.cli', *map(str, args(out))], env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / 'chunks' / '0000.json').exists():
+        if p.poll() is not None: pytest.fail('gbf-live ended before it could be killed')
+        if time.time() > deadline: p.kill(); pytest.fail('no chunk finished in 300 s')
+        time.sleep(0.01)
+    p.send_signal(signal.SIGKILL); p.wait()
+    done = sorted(f.name for f in (out / 'chunks').glob('*.json'))
+    assert 1 <= len(done) < 5, done
+    assert json.loads((out / 'run.json').read_text())['status'] == 'running'
+    cli(*args(out))
+    rec = json.loads((out / 'run.json').read_text())
+    assert rec['status'] == 'finished' and len(rec['starts']) == 2
+    assert rec['summary']['chunks_reused'] == len(done) and rec['summary']['chunks_computed'] == 5 - len(done)
+    for f in ('windows.csv', 'events.csv', 'notes.txt'):
+        assert (out / f).read_text() == (ref / f).read_text(), f
+    assert not (out / 'chunks').exists() and not list(out.rglob('.*.tmp'))
 
 def test_bad_data_is_skipped_with_notes(archive, tmp_path):
     "Gaps, a missing element, another sampling rate and a corrupt miniSEED file: logged, and the run finishes."
@@ -113,7 +164,7 @@ def test_interval_without_data_is_a_clear_error(archive, tmp_path):
     r = cli(*live_args(archive, tmp_path / 'none', start=T0 + 86400 * 3), check=False)
     assert r.returncode == 2 and 'no data' in r.stderr.lower(), r.stderr[-2000:]
     assert 'Traceback' not in r.stderr
-    assert not (tmp_path / 'none').exists()
+    assert not (tmp_path / 'none').exists()                          # nothing to resume: no run folder left behind
 
 def test_obspy_example_needs_an_array(archive, tmp_path):
     f = tmp_path / 'example.mseed'
@@ -123,8 +174,17 @@ def test_obspy_example_needs_an_array(archive, tmp_path):
     assert r.returncode == 2 and 'an array is needed' in r.stderr, r.stderr[-2000:]
 
 def test_interactive_goes_on_after_bad_intervals(archive, tmp_path):
-    lines = f'{T0} +{DURATION}\nnot a time\n{T0 + 86400 * 3} +600\n{T0} {T0 + 600}\nq\n'
+    lines = f'{T0} +{DURATION}\nnot a time\n{T0 + 86400 * 3} +600\n{T0} {T0 + 600}\n{T0} {T0 + 600}\nq\n'
     r = cli('gbf-interactive', '--model', archive['model'], '--source', archive['sds'], '--inventory', archive['inventory'],
             '--out', tmp_path / 'ia', '--no_gif', stdin=lines)
-    assert '2 interval(s) classified, 2 skipped' in r.stdout, r.stdout + r.stderr[-2000:]
-    assert len(list((tmp_path / 'ia').iterdir())) == 2
+    assert '3 interval(s) classified, 2 skipped' in r.stdout, r.stdout + r.stderr[-2000:]
+    names = sorted(p.name for p in (tmp_path / 'ia').iterdir())      # the repeated interval gets a new folder, nothing is overwritten
+    assert len(names) == 3 and names[0] + '_2' in names, names
+
+def test_bad_bulletin_value_is_one_clear_error(archive, tmp_path):
+    b = pd.read_csv(archive['bulletin']); b.loc[1, 'back_azimuth'] = 400.0
+    bad = tmp_path / 'bad.csv'; b.to_csv(bad, index=False)
+    r = cli(*live_args(archive, tmp_path / 'x', '--bulletin', bad), check=False)
+    assert r.returncode == 2 and 'row 1 (line 3), column back_azimuth: 400.0' in r.stderr, r.stderr[-2000:]
+    r = cli(*live_args(archive, tmp_path / 'x', '--chunk_seconds', 60), check=False)
+    assert r.returncode == 2 and 'chunk_seconds = 60.0' in r.stderr, r.stderr[-2000:]
