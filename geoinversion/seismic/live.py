@@ -287,7 +287,6 @@ def classify(self, client, # any ObsPy client (SDS, FDSN, StreamClient)
                 _save_chunk(chunk_dir, i, r, k, cn, kp)
                 r, k, cn, kp = _load_chunk(chunk_dir, i)   # the same values a resumed run reads
         rows += r; cands += k; notes += cn; keep.update(kp)
-    timings['chunks_computed'], timings['chunks_reused'] = computed, reused
     if not rows:   # nothing usable anywhere: say why, clearly
         raise failed[0] if failed else NoDataError(f'no data between {t0} and {t1}')
     t = time.perf_counter()
@@ -298,7 +297,9 @@ def classify(self, client, # any ObsPy client (SDS, FDSN, StreamClient)
     windows['class'] = np.where(windows['p_event'] < self.threshold, 'noise',
                                 np.where(windows['p_explosion'] >= self.threshold, 'explosion', 'earthquake'))
     timings['vote'] += time.perf_counter() - t
-    return LiveResult(windows, ev, notes, timings, keep, t0, t1)
+    res = LiveResult(windows, ev, notes, timings, keep, t0, t1)
+    res.chunks = {'computed': computed, 'reused': reused}   # chunks classified now, and read back from `chunk_dir`
+    return res
 
 def classify_stream(self, stream, # an ObsPy Stream of array elements (e.g. read from miniSEED files)
                     starttime=None, endtime=None, # interval (default: the stream's span)
@@ -438,7 +439,7 @@ def run_live(classifier:LiveClassifier, # the loaded classifier
         res.timings['animation'] = time.perf_counter() - t
     write_json(out / 'timings.json', res.timings)
     finish_run(out, windows=len(res.windows), events=res.events['label'].value_counts().to_dict() if len(res.events) else {},
-               notes=len(res.notes), chunks_computed=res.timings['chunks_computed'], chunks_reused=res.timings['chunks_reused'])
+               notes=len(res.notes), chunks_computed=res.chunks['computed'], chunks_reused=res.chunks['reused'])
     shutil.rmtree(out / 'chunks', ignore_errors=True)   # only needed to resume an unfinished run
     return res
 
