@@ -381,5 +381,10 @@ def evaluate_drawing(out, # a finished drawing run
               'within_1std': float(np.mean(inside)), 'std_scale': scale,
               'within_1std_scaled': float(np.mean(np.abs(err) <= scale * sds)) if scale else None,
               'per_entity': rows}
+    if scale:   # calibrated std maps next to the raw ones, for every drawn entity
+        for e in table.index[table['error'].isna()]:
+            raw = read_map(out, e, output, 'std')
+            _write_tif(Path(out) / e / f'{output}_std_calibrated.tif', scale * raw.values, raw.rio.transform(), raw.rio.crs)
+        result['calibrated_std_maps'] = f'<entity>/{output}_std_calibrated.tif'
     write_json(Path(out) / 'evaluation.json', result)
     return result
