@@ -2,8 +2,7 @@
 the GeoTIFFs read back, papermill against the CLI, and every bad input of the issue: a clear error, or a logged skip
 of one entity while the others finish.
 
-The commands are run as `python -m geoinversion.glacier.cli ...` (the same parser `geoinversion glacier-...` uses once
-the plugin is registered in `geoinversion.cli.PLUGINS`)."""
+The commands are run through the `geoinversion` entry point, where the glacier plugin adds them."""
 import json
 import os
 import shutil
@@ -18,7 +17,7 @@ ROOT = Path(__file__).parent.parent
 ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'MPLBACKEND': 'Agg'}
 
 def cli(*args, check=True, timeout=600):
-    r = subprocess.run([sys.executable, '-m', 'geoinversion.glacier.cli', *map(str, args)], capture_output=True, text=True, env=ENV,
+    r = subprocess.run([str(Path(sys.executable).parent / 'geoinversion'), *map(str, args)], capture_output=True, text=True, env=ENV,
                        timeout=timeout, cwd=ROOT)
     if check: assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     return r
