@@ -40,7 +40,7 @@ def setup(nz, nx, nt, n_src, n_rec, dx=10.0, dt=0.001, freq=15.0, seed=0):
     t = np.arange(nt) * dt - 1.5 / freq
     a = (math.pi * freq * t) ** 2
     w = ((1 - 2 * a) * np.exp(-a)).astype(np.float32)
-    return dict(v=v, src=src, rec=rec, w=w, dx=dx, dt=dt, nt=nt)
+    return dict(v=v, src=src, rec=rec, w=w, dx=dx, dt=dt, nt=nt, freq=freq)
 
 
 def timed(fn, repeat):
@@ -52,14 +52,17 @@ def timed(fn, repeat):
 
 
 # ---------------------------------------------------------------- geoinversion
-def ours(p, gradient=False):
+def ours(p, gradient=False, keep_all=False):
+    "`keep_all`: the gradient keeps every step's pressure whatever its size (default: only if it fits in STORE_BYTES, 1 GiB)."
     import tensorflow as tf
     from geoinversion.wave.propagator import propagate, misfit_and_gradient
     v = tf.constant(p['v'][None])
     if not gradient:
         return lambda: np.asarray(propagate(v, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML))
     obs = np.asarray(propagate(v * 1.02, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML))
-    return lambda: misfit_and_gradient(v, obs, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML)
+    k = p['nt'] if keep_all else None
+    return lambda: misfit_and_gradient(v, obs, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML,
+                                       checkpoint_every=k)[1].numpy()
 
 
 # ---------------------------------------------------------------- Deepwave
@@ -73,7 +76,7 @@ def deepwave_fn(p, gradient=False):
     amp = torch.tensor(p['w'])[None, None].repeat(ns, 1, 1)
     def fwd():
         return deepwave.scalar(v, p['dx'], p['dt'], source_amplitudes=amp, source_locations=sloc, receiver_locations=rloc,
-                               accuracy=ORDER, pml_width=PML)[-1]
+                               accuracy=ORDER, pml_width=PML, pml_freq=p['freq'])[-1]
     if not gradient: return lambda: fwd().detach()
     with torch.no_grad(): obs = fwd() * 1.0
     def fg():
@@ -191,6 +194,7 @@ def main():
         cells = p['v'].size * p['nt'] * len(p['src'])
         rows, ref = {}, None
         for engine, same, fwd, fg in (('geoinversion (TF/XLA)', True, lambda: ours(p), lambda: ours(p, True)),
+                                      ('geoinversion, every step kept', True, lambda: ours(p), lambda: ours(p, True, keep_all=True)),
                                       ('Deepwave (PyTorch)', True, lambda: deepwave_fn(p), lambda: deepwave_fn(p, True)),
                                       ('Devito, C-PML', True, lambda: devito_cpml_fn(p), None),
                                       ('Devito, damping sponge', False, lambda: devito_fn(p), None)):
