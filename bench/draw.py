@@ -30,7 +30,7 @@ def main():
     ap.add_argument('--loop_pixels', type=int, default=400, help='pixels drawn by the traced per-pixel loop')
     ap.add_argument('--predict_pixels', type=int, default=30, help='pixels drawn by the model.predict loop (it is very slow)')
     ap.add_argument('--epochs', type=int, default=1, help='training epochs of each member (speed does not depend on it)')
-    ap.add_argument('--massifs', type=int, nargs=2, default=[2, 1])
+    ap.add_argument('--massifs', type=int, nargs=2, default=[3, 2], help='world size: massifs along x and y (3 2: 54 glaciers, ~21k pixels)')
     ap.add_argument('--repeats', type=int, default=3, help='timed repeats of each way (the best is kept: the machine may be shared)')
     args = ap.parse_args()
     from dask.distributed import Client, LocalCluster
