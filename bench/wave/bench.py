@@ -112,10 +112,15 @@ def devito_fn(p):
     stencil = Eq(u.forward, solve(pde, u.forward))
     op = Operator([stencil] + src.inject(field=u.forward, expr=src * grid.stepping_dim.spacing ** 2 * vel ** 2)
                   + rec.interpolate(expr=u))
+    return devito_shots(p, op, [u], src, rec)
+
+
+def devito_shots(p, op, fields, src, rec):
+    "A function that runs a Devito operator once per shot (fields zeroed first) and returns the gathers (S, nt, R)."
     def run():
         out = []
         for s in p['src']:
-            u.data[:] = 0
+            for f in fields: f.data[:] = 0
             src.coordinates.data[:] = (np.asarray(s)[None] + PML) * p['dx']
             src.data[:, 0] = p['w']
             op.apply(dt=p['dt'])
@@ -159,17 +164,7 @@ def devito_cpml_fn(p):
     rec = SparseTimeFunction(name='rec', grid=grid, npoint=len(p['rec']), nt=nt)
     rec.coordinates.data[:] = (p['rec'] + PML) * p['dx']
     op = Operator(eqs + src.inject(field=u.forward, expr=src * dt ** 2 * vel ** 2 / p['dx'] ** 2) + rec.interpolate(expr=u))
-    def run():
-        out = []
-        for s in p['src']:
-            u.data[:] = 0
-            for f in aux.values(): f.data[:] = 0
-            src.coordinates.data[:] = (np.asarray(s)[None] + PML) * p['dx']
-            src.data[:, 0] = p['w']
-            op.apply(dt=p['dt'])
-            out.append(np.array(rec.data))
-        return np.stack(out)
-    return run
+    return devito_shots(p, op, [u, *aux.values()], src, rec)
 
 
 def agreement(ref, other):
