@@ -195,12 +195,19 @@ def run_status(path:str|os.PathLike) -> str|None:
 def start_run(path:str|os.PathLike, # the run folder
               kind:str, # what runs there ("dataset", "train", "matrix", ...)
               description:dict|None=None, # the resolved description, written as `description.json`
-              overwrite:bool=False) -> Path: # start afresh even if a finished run is there
+              overwrite:bool=False, # start afresh even if a finished run is there
+              same_description:bool=False) -> Path: # resume an unfinished run only with the description it was started with
     "Create or reopen the run folder `path`; a finished run is only replaced with `overwrite=True`."
     path = Path(path)
     status = run_status(path)
     if status == 'finished' and not overwrite:
         raise RunExistsError(f"{path} holds a finished {kind} run; pass overwrite=True (--overwrite) to replace it")
+    if status == 'running' and not overwrite and same_description and description is not None and (path/'description.json').exists():
+        changed = _differences(read_json(path/'description.json'), json.loads(json.dumps(description)))
+        if changed:
+            raise RunExistsError(f"{path} holds an unfinished {kind} run started with another description "
+                                 f"(differs at {', '.join(changed[:5])}{', ...' if len(changed) > 5 else ''}); run it again with the "
+                                 "same description to resume it, or pass overwrite=True (--overwrite) to start afresh")
     if status is not None and overwrite:
         shutil.rmtree(path)
         status = None
@@ -212,6 +219,15 @@ def start_run(path:str|os.PathLike, # the run folder
     write_json(path/'environment.json', environment_record())
     write_json(path/'run.json', record)
     return path
+
+def _differences(a, b, path='$') -> list[str]:
+    "JSON paths at which two JSON-like values differ."
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in
+                (_differences(a[k], b[k], f'{path}.{k}') if k in a and k in b else [f'{path}.{k}'])]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f'{path}[{i}]')]
+    return [] if a == b else [path]
 
 def finish_run(path:str|os.PathLike, **summary) -> Path:
     "Mark the run folder `path` finished, with a `summary` of what it produced."

@@ -355,7 +355,8 @@ def train(description, # training description (path, JSON string, dict, shipped 
         pretrain = Path(pretrain)
         if run_status(pretrain) != 'finished' or not (pretrain / 'model.keras').exists():
             raise GeoinversionError(f'--pretrain {pretrain}: not a finished training run with a model.keras')
-    start_run(run, 'train', {**exp.resolved(), 'seed': seed, 'pretrain': str(pretrain) if pretrain else None}, overwrite=overwrite)
+    start_run(run, 'train', {**exp.resolved(), 'seed': seed, 'pretrain': str(pretrain) if pretrain else None}, overwrite=overwrite,
+              same_description=True)
     write_json(run / 'normalization.json', exp.data.normalization)
     net = exp.build(seed)
     state_file = run / 'checkpoint' / 'state.json'

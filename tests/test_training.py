@@ -46,6 +46,10 @@ def test_sigkill_then_resume(tmp_path):
     killed_at = json.loads(state.read_text())['epoch']
     assert 2 <= killed_at < 8, killed_at
     assert json.loads((run / 'run.json').read_text())['status'] == 'running'
+    other = tmp_path / 'other.json'   # the same run name with other settings: refused, nothing changed
+    other.write_text(json.dumps({**small('killed', 8, train=512), 'learning_rate': 1e-2}))
+    r = cli('train', '--json_data', other, '--seed', 0, '--storage_path', tmp_path / 'runs', '--quiet', check=False)
+    assert r.returncode == 2 and 'started with another description' in r.stderr and 'learning_rate' in r.stderr, r.stderr[-2000:]
     cli('train', '--json_data', desc, '--seed', 0, '--storage_path', tmp_path / 'runs', '--quiet')
     assert epochs_of(run) == list(range(1, 9))
     record = json.loads((run / 'run.json').read_text())

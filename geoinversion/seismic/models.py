@@ -285,7 +285,7 @@ def train_gbf(description, # GBF training description: path, JSON string, dict, 
     t = load_gbf_description(description)
     storage = Path(storage_path)
     run = storage / f'{t.name}_seed{seed}'
-    start_run(run, 'gbf-train', {**t.model_dump(mode='json'), 'seed': seed}, overwrite=overwrite)
+    start_run(run, 'gbf-train', {**t.model_dump(mode='json'), 'seed': seed}, overwrite=overwrite, same_description=True)
     X, labels = _data(t, storage)
     parts = split(len(X), t.fractions, seed=t.data_seed)
     y = targets(labels)
