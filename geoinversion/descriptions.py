@@ -9,15 +9,16 @@ import copy
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from .core import DescriptionError, _MISSING
 
 # %% auto #0
-__all__ = ['Invalid', 'Description', 'json_path', 'validate_nested', 'read_description', 'load_description', 'describe_fields']
+__all__ = ['Invalid', 'Description', 'json_path', 'validate_nested', 'named', 'read_description', 'load_description',
+           'describe_fields']
 
 # %% ../nbs/01_descriptions.ipynb #9f0ae64e
 class Invalid(ValueError):
@@ -97,6 +98,13 @@ def validate_nested(kind:type[BaseModel], data, subpath:tuple=()):
     except pydantic.ValidationError as e:
         message, loc, value, allowed = _parts(e.errors(include_url=False)[0])
         raise Invalid(message, value=value, allowed=allowed, subpath=tuple(subpath) + loc) from None
+
+def named(registry):
+    "The type of a field that names an entry of `registry`: `optimizer: named(optimizers)`, `callbacks: list[named(callbacks)]`."
+    def check(v):
+        if v not in registry: raise Invalid(f'unknown {registry.kind}', value=v, allowed=registry.names())
+        return v
+    return Annotated[str, AfterValidator(check)]
 
 # %% ../nbs/01_descriptions.ipynb #83f14a9e
 def read_description(src:str|os.PathLike|dict) -> tuple[dict, str|None]:

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .core import (DescriptionError, GeoinversionError, Registry, RunExistsError, atomic_write,
                                finish_run, read_json, run_status, set_seed, start_run, write_json)
-from .descriptions import Description, Invalid, describe_fields, load_description, read_description
+from .descriptions import Description, Invalid, named, describe_fields, load_description, read_description
 from .volcano.datasets import DatasetDescription, Sizes, VolcanoDataset, load_dataset_description, resolve_example
 from .graph import ModelDescription, build_model, load_model_description
 
@@ -146,28 +146,15 @@ class TrainingDescription(Description):
     sizes: Sizes|None = Field(None, description="samples per epoch for train, validation, test (default: the dataset's)")
     epochs: int = Field(gt=0, description='number of epochs')
     batch_size: int = Field(32, gt=0, description='batch size')
-    optimizer: str = Field('adam', description='optimizer (registry `optimizers`)')
+    optimizer: named(optimizers) = Field('adam', description='optimizer (registry `optimizers`)')
     learning_rate: float = Field(1e-3, gt=0, description='initial learning rate')
     min_learning_rate: float = Field(1e-6, ge=0, description='floor of the learning rate for schedules and plateaus')
     patience: int = Field(5, ge=0, description='epochs without improvement before the learning rate drops (early stopping: twice that)')
     criterion: str = Field('val_loss', description='quantity that selects the best model and drives the callbacks')
-    additional_callbacks: list[str] = Field([], description='callbacks (registry `callbacks`)')
+    additional_callbacks: list[named(callbacks)] = Field([], description='callbacks (registry `callbacks`)')
     losses: dict[str, str] = Field({}, description='loss per output (registry `losses`; default mse)')
     loss_weights: dict[str, float] = Field({}, description='weight of each output in the total loss (default 1)')
     metrics: dict[str, list[str]] = Field({}, description='metrics per output (registry `metrics`)')
-
-    @field_validator('optimizer')
-    @classmethod
-    def _opt(cls, v):
-        if v not in optimizers: raise Invalid('unknown optimizer', value=v, allowed=optimizers.names())
-        return v
-
-    @field_validator('additional_callbacks')
-    @classmethod
-    def _cbs(cls, v):
-        for i, c in enumerate(v):
-            if c not in callbacks: raise Invalid('unknown callback', value=c, allowed=callbacks.names(), subpath=(i,))
-        return v
 
     @field_validator('split')
     @classmethod

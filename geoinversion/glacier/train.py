@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..core import DescriptionError, GeoinversionError, Registry, read_json, run_status
-from ..descriptions import Description, Invalid, describe_fields, load_description
+from ..descriptions import named, Description, Invalid, describe_fields, load_description
 from ..graph import ActivationName, build_model, load_model_description
 from ..training import callbacks, losses, metrics, optimizers, train, set_seed
 from ..volcano.datasets import resolve_example
@@ -29,17 +29,11 @@ architectures = Registry('architecture')
 
 class MainSpec(Description):
     "The trunk of the network."
-    architecture: str = Field(description='trunk (registry `architectures`)')
+    architecture: named(architectures) = Field(description='trunk (registry `architectures`)')
     filters: int = Field(16, gt=0, description='channels of the first block (doubled at each next block)')
     blocks: int = Field(2, gt=0, description='number of blocks (each after the first halves the image size)')
     dense: list[int] = Field([64], description='units of the dense layers after the trunk')
     dropout: float = Field(0.0, ge=0, lt=1, description='dropout between dense layers')
-
-    @field_validator('architecture')
-    @classmethod
-    def _arch(cls, v):
-        if v not in architectures: raise Invalid('unknown architecture', value=v, allowed=architectures.names())
-        return v
 
 class InputOptions(Description):
     "Options of one input."
@@ -141,28 +135,15 @@ class GlacierTrainingDescription(Description):
     seeds_number: int = Field(1, gt=0, description='members of the ensemble (seeds 0 .. seeds_number - 1)')
     epochs: int = Field(gt=0, description='epochs')
     batch_size: int = Field(64, gt=0, description='batch size')
-    optimizer_name: str = Field('adam', description='optimizer (registry `optimizers`)')
+    optimizer_name: named(optimizers) = Field('adam', description='optimizer (registry `optimizers`)')
     learning_rate: float = Field(1e-3, gt=0, description='initial learning rate')
     min_learning_rate: float = Field(1e-6, ge=0, description='floor of the learning rate')
     patience: int = Field(3, ge=0, description='epochs without improvement before the learning rate is halved')
     criterion: str = Field('val_loss', description='quantity that selects the best model')
-    additional_callbacks: list[str] = Field(['reduce_on_plateau'], description='callbacks (registry `callbacks`)')
+    additional_callbacks: list[named(callbacks)] = Field(['reduce_on_plateau'], description='callbacks (registry `callbacks`)')
     losses_name: dict[str, str] = Field({}, description='loss per output (registry `losses`; default masked_mse)')
     metrics_name: dict[str, list[str]] = Field({}, description='metrics per output (registry `metrics`)')
     sample_stride: int = Field(1, gt=0, description='one sample every this many pixels (rows and columns)')
-
-    @field_validator('optimizer_name')
-    @classmethod
-    def _opt(cls, v):
-        if v not in optimizers: raise Invalid('unknown optimizer', value=v, allowed=optimizers.names())
-        return v
-
-    @field_validator('additional_callbacks')
-    @classmethod
-    def _cbs(cls, v):
-        for i, c in enumerate(v):
-            if c not in callbacks: raise Invalid('unknown callback', value=c, allowed=callbacks.names(), subpath=(i,))
-        return v
 
     @model_validator(mode='after')
     def _consistent(self):

@@ -20,7 +20,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..core import (DescriptionError, GeoinversionError, Registry, finish_run, read_json, run_status,
                                set_seed, start_run, write_json)
-from ..descriptions import Description, Invalid, describe_fields, load_description
+from ..descriptions import named, Description, Invalid, describe_fields, load_description
 from ..training import optimizers, read_history, _Checkpoint, _restore, _save_model, _write_history
 from ..volcano.datasets import resolve_example
 from .data import (CLASSES, WINDOW_SAMPLES, CHANNELS, augmentation, augmentations, batches, check_windows,
@@ -174,7 +174,7 @@ class ValidationConfusionMatrix(keras.callbacks.Callback):
 class GBFTrainingDescription(Description):
     "A GBF training run: data, scaler, augmentation, network, optimisation."
     name: str = Field('gbf', description='name of the run (the run folder is <name>_seed<seed>)')
-    architecture: str = Field('alexnet1d', description='network (registry `architectures`)')
+    architecture: named(architectures) = Field('alexnet1d', description='network (registry `architectures`)')
     width: int = Field(16, gt=0, description='filters of the first convolution')
     dense: int = Field(64, gt=0, description='units of the dense layers (embedding size)')
     dropout: float = Field(0.2, ge=0, lt=1, description='dropout before the heads')
@@ -184,37 +184,19 @@ class GBFTrainingDescription(Description):
     noise_fraction: float = Field(1 / 3, ge=0, le=1, description='share of noise windows')
     explosion_fraction: float = Field(0.5, ge=0, le=1, description='share of explosions among events')
     fractions: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description='train, validation, test shares')
-    scaler: str = Field('robust', description='scaler (registry `scalers`)')
+    scaler: named(scalers) = Field('robust', description='scaler (registry `scalers`)')
     per_window: bool = Field(True, description='scale each window by its own statistics (else fit on the training set)')
     augment: list[str|dict] = Field([{'name': 'shift', 'p': 0.7, 'max_seconds': 12.0}, {'name': 'noise', 'p': 0.5, 'level': 0.1}, {'name': 'taper', 'p': 0.3},
                                      {'name': 'gaps', 'p': 0.2}, {'name': 'zero_channel', 'p': 0.1}],
                                     description='augmentations in order (registry `augmentations`)')
     epochs: int = Field(10, gt=0, description='number of epochs')
     batch_size: int = Field(32, gt=0, description='batch size')
-    optimizer: str = Field('adam', description='optimizer (registry `geoinversion.training.optimizers`)')
+    optimizer: named(optimizers) = Field('adam', description='optimizer (registry `geoinversion.training.optimizers`)')
     learning_rate: float = Field(2e-3, gt=0, description='initial learning rate')
     min_learning_rate: float = Field(2e-5, ge=0, description='learning rate at the end of the cosine schedule')
     warmup_epochs: int = Field(0, ge=0, description='epochs of linear warm-up')
     class_weights: Literal['balanced', 'none'] = Field('balanced', description='class weights of both heads')
     classifier_weight: float = Field(1.0, ge=0, description='weight of the classifier loss against the detector loss')
-
-    @field_validator('architecture')
-    @classmethod
-    def _arch(cls, v):
-        if v not in architectures: raise Invalid('unknown architecture', value=v, allowed=architectures.names())
-        return v
-
-    @field_validator('scaler')
-    @classmethod
-    def _scaler(cls, v):
-        if v not in scalers: raise Invalid('unknown scaler', value=v, allowed=scalers.names())
-        return v
-
-    @field_validator('optimizer')
-    @classmethod
-    def _opt(cls, v):
-        if v not in optimizers: raise Invalid('unknown optimizer', value=v, allowed=optimizers.names())
-        return v
 
     @field_validator('augment')
     @classmethod
