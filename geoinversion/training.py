@@ -290,11 +290,11 @@ class _Checkpoint(keras.callbacks.Callback):
         _save_weights(self.model, ck / f'{name}.weights.h5')
         opt = {f'v{i:04d}': keras.ops.convert_to_numpy(v) for i, v in enumerate(self.model.optimizer.variables)}
         buf = io.BytesIO(); np.savez(buf, **opt); atomic_write(ck / f'{name}.optimizer.npz', buf.getvalue())
-        write_json(ck / 'state.json', {'epoch': epoch + 1, 'best': self.best, 'checkpoint': name})
+        self.history.append(row)   # the history first: a resume keeps only rows up to the state's epoch
+        _write_history(self.run / 'history.csv', self.history)
+        write_json(ck / 'state.json', {'epoch': epoch + 1, 'best': self.best, 'checkpoint': name})   # commits the epoch
         for old in ck.glob('epoch_*'):
             if not old.name.startswith(name): old.unlink()
-        self.history.append(row)
-        _write_history(self.run / 'history.csv', self.history)
 
 def _restore(net, run, state):
     "Load the weights and optimizer state of the checkpoint named in `state`."
