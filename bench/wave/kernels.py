@@ -12,7 +12,8 @@ benchmark isolates why. It times, per time step and in the same run:
 - the flat update plus stand-ins for the PML corrections (band-sized state updated each step and
   added back on the full grid), added in the ways XLA offers: zero-padding along rows (z bands),
   zero-padding along columns (x bands, also behind an optimization barrier), dynamic-update-slice,
-  and a windowed scatter.
+  and a windowed scatter; and, with no injection at all, x memory fields kept on the whole grid
+  (zero outside the bands, updated with full-grid coefficient arrays).
 
 The bare flat kernels are checked against the padded 4-D kernel on a point source (the recorded
 traces must agree to float32 rounding), so the fast layout computes the same thing.
@@ -30,10 +31,11 @@ import tensorflow as tf
 from tensorflow.compiler.tf2xla.python import xla
 from tensorflow.compiler.xla import xla_data_pb2
 
-from geoinversion.wave.propagator import D2, propagate, ricker
+from geoinversion.wave.propagator import D1, D2, propagate, ricker
 
 ORDER, M, BAND = 8, 4, 24          # 8th order; band = 20-cell PML + M model cells, per side
 A2 = [float(x) for x in D2[ORDER]]
+A1 = [float(x) for x in D1[ORDER]]
 SETUPS = {'OpenFWI (5 shots, 110x110 padded, 1000 steps)': (5, 110, 110, 1000),
           '300x900 (1 shot, 340x940 padded, 2000 steps)': (1, 340, 940, 2000)}
 
@@ -77,6 +79,8 @@ def flat(S, Nz, Nx, nt, unroll=1, extra=None):
     @tf.function(jit_compile=True)
     def run(src, amp):
         c2 = tf.reshape(tf.pad(tf.fill([Nz, Nx], 0.1), [[0, 0], [0, M]]), [1, L])   # zero on the guard columns
+        prof = np.zeros(W, np.float32); prof[:BAND] = prof[Nx - BAND:Nx] = 1
+        ax, bx = [tf.constant(np.tile(prof * f, Nz)[None]) for f in (1e-3, 0.99)]   # full-grid coefficient arrays
         srcf = tf.reshape(tf.pad(src, [[0, 0], [0, 0], [0, M]]), [S, L])
         def one(p, po, bands, k):
             P = tf.pad(p, [[0, 0], [E, E]])
@@ -90,6 +94,13 @@ def flat(S, Nz, Nx, nt, unroll=1, extra=None):
                 corr = tf.pad(top, [[0, 0], [0, Nz - BAND], [0, 0]]) + tf.pad(bot, [[0, 0], [Nz - BAND, 0], [0, 0]])
                 return new + tf.reshape(corr, [S, L]) * c2, p, (top, bot)
             if extra is None: return new, p, bands
+            if extra == 'x fields on the full grid':   # psi_x, zeta_x stored everywhere (zero outside the bands): no injection
+                psi, zeta = bands           # the lagged C-PML form: the derivative of the previous psi
+                PS = tf.pad(psi, [[0, 0], [M, M]])
+                dpsi = sum(A1[j - 1] * (PS[:, M + j:M + j + L] - PS[:, M - j:M - j + L]) for j in range(1, M + 1))
+                dp = sum(A1[j - 1] * (P[:, E + j:E + j + L] - P[:, E - j:E - j + L]) for j in range(1, M + 1))
+                zeta = bx * zeta + ax * (lap + dpsi)
+                return new + c2 * (dpsi + zeta), p, (bx * psi + ax * dp, zeta)
             left, right = [0.99 * b + 1e-3 * p2[:, :, c:c + w] for b, (_, c, _, w) in zip(bands, regions)]
             new2 = tf.reshape(new, [S, Nz, W])
             if extra == 'x bands: column padding':
@@ -109,6 +120,7 @@ def flat(S, Nz, Nx, nt, unroll=1, extra=None):
             return k + unroll, p, po, bands, rec.write(k // unroll, tf.reshape(p, [S, Nz, W])[:, M + 1, :Nx])
         z = tf.zeros([S, L])
         bands = (tf.zeros([S, BAND, W]),) * 2 if extra and extra.startswith('z') else (tf.zeros([S, Nz, BAND]),) * 2
+        if extra == 'x fields on the full grid': bands = (z, z)
         return tf.while_loop(lambda k, *_: k < nt, body, (0, z, z, bands, tf.TensorArray(tf.float32, nt // unroll)))[-1].stack()
     return run
 
@@ -153,7 +165,8 @@ def main():
             err = np.abs(got - ref[unroll - 1::unroll]).max() / np.abs(ref).max()
             assert err < 1e-5, f'{label} x{unroll} disagrees with the padded kernel: {err:.1e}'
             rows.append((f'{label}, {unroll} step(s) per iteration', 'none', lambda k=k: k(src, amp).numpy()))
-        for extra in ('z bands: row padding', 'x bands: column padding', 'x bands: column padding behind an optimization barrier', 'x bands: dynamic-update-slice', 'x bands: windowed scatter'):
+        for extra in ('z bands: row padding', 'x bands: column padding', 'x bands: column padding behind an optimization barrier', 'x bands: dynamic-update-slice', 'x bands: windowed scatter',
+                      'x fields on the full grid'):
             k = flat(S, Nz, Nx, nt, 2, extra)
             rows.append((f'flat state, 2 steps per iteration, + {extra}', 'stand-in', lambda k=k: k(src, amp).numpy()))
         times = [(label, layer, best_of(fn) / nt * 1e6) for label, layer, fn in rows]
