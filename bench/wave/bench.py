@@ -17,6 +17,8 @@ environment:
     bench/.venv-wave/bin/pip install torch==2.13.0 deepwave devito "tensorflow==2.21.*" scipy pydantic xarray matplotlib tqdm
     bench/.venv-wave/bin/pip install -e . --no-deps
     bench/.venv-wave/bin/python bench/wave/bench.py [--repeat 3] [--skip-large]
+
+Why geoinversion's forward is slower than Deepwave here, kernel by kernel: bench/wave/kernels.py.
 """
 import argparse
 import math
