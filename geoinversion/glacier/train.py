@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from ..core import DescriptionError, GeoinversionError, Registry, read_json, run_status
 from ..descriptions import named, Description, Invalid, describe_fields, load_description
 from ..graph import ActivationName, build_model, load_model_description
-from ..training import callbacks, losses, metrics, optimizers, train, set_seed
+from ..training import _nested, callbacks, losses, metrics, optimizers, train, set_seed
 from ..volcano.datasets import resolve_example
 from .data import (SPLITS, GlacierDataset, GlacierDatasetDescription, execute_entity_task, load_glacier_dataset,
                                        log, sample_entity, window_pixels)
@@ -115,14 +115,6 @@ class Variable(Description):
     name: str = Field(description='the raster name in the dataset description')
     resolution: float = Field(gt=0, description="pixel size, m (the dataset raster's)")
     scalar: bool = Field(False, description='true: the value at the window centre; false: the window')
-
-def _nested(loader, src, field):
-    "Load a nested description, its errors as `Invalid` under `field`."
-    try: return loader(resolve_example(src))
-    except DescriptionError as e:
-        where = f' (in {e.file})' if e.file else ''
-        sub = tuple(int(p) if p.isdigit() else p for p in e.path.replace('[', '.').replace(']', '').split('.')[1:] if p)
-        raise Invalid(e.message + where, value=e.value, allowed=e.allowed, subpath=(field,) + sub) from None
 
 class GlacierTrainingDescription(Description):
     "An ensemble of glacier networks."
