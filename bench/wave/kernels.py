@@ -15,7 +15,18 @@ benchmark isolates why. It times, per time step and in the same run:
   and a windowed scatter; and, with no injection at all, x memory fields kept on the whole grid
   (zero outside the bands, updated with full-grid coefficient arrays); and the grid split into column
   blocks stored apart, the interior updated by the bare kernel with its halo columns concatenated
-  from the x band blocks (stand-ins) when its padded input is built.
+  from the x band blocks (stand-ins) when its padded input is built; and the flat state viewed as
+  (S, Nz, Kb, w) column blocks, so that every computed array has that shape and the x bands are whole
+  blocks added back by a pad along the block axis (the one structure found that keeps both the
+  update and the band injection vectorised).
+
+Two findings about XLA:CPU that the propagator must respect (measured on the column-block prototype,
+branch `wave-column-blocks`): a fused loop whose *output* is the flat vector but whose operands are
+blocked (or broadcast along rows) is emitted as scalar code, because each index is delinearised; and
+kernels that share no buffer are run concurrently by the runtime's thunk executor, which on two
+cores oversubscribes its thread pool (one step went from 160 to 950 microseconds; ordering the
+z-band kernels after the x-band ones, or `--xla_cpu_enable_concurrency_optimized_scheduler=false`,
+removes it).
 
 The bare flat kernels are checked against the padded 4-D kernel on a point source (the recorded
 traces must agree to float32 rounding), so the fast layout computes the same thing.
@@ -152,6 +163,51 @@ def interior_block(S, Nz, Nx, nt):
     return run
 
 
+def block_layout(Nx, w):
+    "Kb blocks of w per stored row, g1 + g2 >= M zero guard columns, each x band (BAND cells) inside the first or last block."
+    Kb = -(-(Nx + M) // w)
+    g = Kb * w - Nx
+    return Kb, g // 2, g - g // 2, Kb >= 2 and g <= 2 * (w - BAND)
+
+
+def column_blocks(S, Nz, Nx, nt, extra=None):
+    """The flat update with the state viewed as (S, Nz, Kb, w): each stored row (guard columns included) cut into Kb
+    blocks of w (the smallest multiple of 8 that holds an x band in the first and in the last block). Both stencil
+    axes are still shifts of the flat vector, but every array the step computes has the 4-D shape, so the x bands
+    are blocks 0 and Kb - 1 and are added back by padding along the block axis, not the innermost one.
+    `extra`: 'x' adds the x-band stand-ins that way, 'xz' also the z bands (rows). Two steps per loop iteration."""
+    w = next(w for w in range(8, Nx + 16, 8) if block_layout(Nx, w)[3])
+    Kb, g1, g2, _ = block_layout(Nx, w)
+    W = Kb * w; L, E = Nz * W, M * W
+
+    @tf.function(jit_compile=True)
+    def run(src, amp):
+        c2 = tf.reshape(tf.pad(tf.fill([Nz, Nx], 0.1), [[0, 0], [g1, g2]]), [1, Nz, Kb, w])   # zero on the guard columns
+        srcb = tf.reshape(tf.pad(src, [[0, 0], [0, 0], [g1, g2]]), [S, Nz, Kb, w])
+        def one(p, po, bands, k):
+            P = tf.pad(tf.reshape(p, [S, L]), [[0, 0], [E, E]])
+            sh = lambda o: tf.reshape(P[:, E + o:E + o + L], [S, Nz, Kb, w])
+            lap = 2 * A2[0] * p
+            for j in range(1, M + 1):
+                lap += A2[j] * (sh(j) + sh(-j) + sh(j * W) + sh(-j * W))
+            if extra is None: return 2 * p - po + c2 * lap + amp[k] * srcb, p, bands
+            left, right = [0.99 * b + 1e-3 * x for b, x in zip(bands[:2], (p[:, :, :1], p[:, :, -1:]))]
+            corr = tf.pad(left, [[0, 0], [0, 0], [0, Kb - 1], [0, 0]]) + tf.pad(right, [[0, 0], [0, 0], [Kb - 1, 0], [0, 0]])
+            new = (left, right)
+            if extra == 'xz':
+                top, bot = [0.99 * b + 1e-3 * x for b, x in zip(bands[2:], (p[:, :BAND], p[:, Nz - BAND:]))]
+                corr += tf.pad(top, [[0, 0], [0, Nz - BAND], [0, 0], [0, 0]]) + tf.pad(bot, [[0, 0], [Nz - BAND, 0], [0, 0], [0, 0]])
+                new += (top, bot)
+            return 2 * p - po + c2 * (lap + corr) + amp[k] * srcb, p, new
+        def body(k, p, po, bands, rec):
+            for u in range(2): p, po, bands = one(p, po, bands, k + u)
+            return k + 2, p, po, bands, rec.write(k // 2, tf.reshape(p, [S, Nz, W])[:, M + 1, g1:g1 + Nx])
+        z = tf.zeros([S, Nz, Kb, w])
+        bands = () if extra is None else (tf.zeros([S, Nz, 1, w]),) * 2 + ((tf.zeros([S, BAND, Kb, w]),) * 2 if extra == 'xz' else ())
+        return tf.while_loop(lambda k, *_: k < nt, body, (0, z, z, bands, tf.TensorArray(tf.float32, nt // 2)))[-1].stack()
+    return run
+
+
 def ours_full(S, Nz, Nx, nt):
     "geoinversion's forward, the absorbing layer included: a model of (Nz - 40) x (Nx - 40) cells with a 20-cell PML."
     v = np.full((Nz - 40, Nx - 40), 2000.0, np.float32)
@@ -199,6 +255,14 @@ def main():
         k = interior_block(S, Nz, Nx, nt)
         rows.append(('interior column block apart, halo columns concatenated from the x band blocks, 2 steps per iteration',
                      'stand-in', lambda k=k: k(src, amp).numpy()))
+        k = column_blocks(S, Nz, Nx, nt)
+        err = np.abs(k(src, amp).numpy() - ref[1::2]).max() / np.abs(ref).max()
+        assert err < 1e-5, f'the column-block kernel disagrees with the padded kernel: {err:.1e}'
+        rows.append(('bare update, state viewed as (S, Nz, Kb, w) column blocks, 2 steps per iteration', 'none', lambda k=k: k(src, amp).numpy()))
+        for extra, what in (('x', 'x bands added by padding along the block axis'),
+                            ('xz', 'x bands so, and z bands by padding along the row axis')):
+            k = column_blocks(S, Nz, Nx, nt, extra)
+            rows.append((f'the same + {what}', 'stand-in', lambda k=k: k(src, amp).numpy()))
         times = [(label, layer, best_of(fn) / nt * 1e6) for label, layer, fn in rows]
         dw = times[0][2] if times[0][0].startswith('Deepwave') else None
         for label, layer, us in times:
