@@ -18,7 +18,7 @@ environment:
     bench/.venv-wave/bin/pip install -e . --no-deps
     bench/.venv-wave/bin/python bench/wave/bench.py [--repeat 3] [--skip-large]
 
-Why geoinversion's forward is slower than Deepwave here, kernel by kernel: bench/wave/kernels.py.
+Why the XLA engine is slower than the Numba kernels on a CPU, kernel by kernel: bench/wave/kernels.py.
 """
 import argparse
 import math
@@ -54,17 +54,19 @@ def timed(fn, repeat):
 
 
 # ---------------------------------------------------------------- geoinversion
-def ours(p, gradient=False, keep_all=False):
-    "`keep_all`: the gradient keeps every step's pressure whatever its size (default: only if it fits in STORE_BYTES, 1 GiB)."
+def ours(p, gradient=False, keep_all=False, engine='numba'):
+    """`engine`: 'numba' (the CPU kernels, what `engine='auto'` runs on a CPU) or 'xla'. `keep_all`: the gradient keeps
+    every step's pressure whatever its size (default: only if it fits in STORE_BYTES, 3 GiB)."""
     import tensorflow as tf
     from geoinversion.wave.propagator import propagate, misfit_and_gradient
     v = tf.constant(p['v'][None])
     if not gradient:
-        return lambda: np.asarray(propagate(v, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML))
-    obs = np.asarray(propagate(v * 1.02, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML))
-    k = p['nt'] if keep_all else None
+        return lambda: np.asarray(propagate(v, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML,
+                                               engine=engine))
+    obs = np.asarray(propagate(v * 1.02, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML, engine=engine))
+    k = (p['nt'] if keep_all is True else keep_all) if keep_all else None
     return lambda: misfit_and_gradient(v, obs, p['dx'], p['dt'], p['nt'], p['src'], p['rec'], p['w'], order=ORDER, pml_width=PML,
-                                       checkpoint_every=k)[1].numpy()
+                                       checkpoint_every=k, engine=engine)[1].numpy()
 
 
 # ---------------------------------------------------------------- Deepwave
@@ -190,8 +192,10 @@ def main():
     for name, p in cases:
         cells = p['v'].size * p['nt'] * len(p['src'])
         rows, ref = {}, None
-        for engine, same, fwd, fg in (('geoinversion (TF/XLA)', True, lambda: ours(p), lambda: ours(p, True)),
-                                      ('geoinversion, every step kept', True, lambda: ours(p), lambda: ours(p, True, keep_all=True)),
+        for engine, same, fwd, fg in (('geoinversion, Numba kernels (default on a CPU)', True, lambda: ours(p), lambda: ours(p, True)),
+                                      ('geoinversion, Numba, checkpoints every sqrt(nt) steps', True, lambda: ours(p),
+                                       lambda: ours(p, True, keep_all=round(math.sqrt(p['nt'])))),
+                                      ('geoinversion, TF/XLA', True, lambda: ours(p, engine='xla'), lambda: ours(p, True, engine='xla')),
                                       ('Deepwave (PyTorch)', True, lambda: deepwave_fn(p), lambda: deepwave_fn(p, True)),
                                       ('Devito, C-PML', True, lambda: devito_cpml_fn(p), None),
                                       ('Devito, damping sponge', False, lambda: devito_fn(p), None)):

@@ -16,10 +16,10 @@ from tensorflow.python.eager import record   # is a gradient tape recording this
 from ..core import DescriptionError, GeoinversionError
 
 # %% auto #0
-__all__ = ['D2', 'D1', 'ORDERS', 'MIN_PPW', 'HICKS_RADIUS', 'HICKS_B', 'INTERPOLATIONS', 'STORE_BYTES', 'UnstableError',
-           'stencil_symbol', 'max_stable_dt', 'check_stability', 'DispersionWarning', 'phase_error', 'check_dispersion',
-           'ricker', 'wavelet_band', 'point_weights', 'pml_coefficients', 'propagate', 'misfit_and_gradient',
-           'gradient_memory']
+__all__ = ['D2', 'D1', 'ORDERS', 'MIN_PPW', 'HICKS_RADIUS', 'HICKS_B', 'INTERPOLATIONS', 'STORE_BYTES', 'ENGINES',
+           'UnstableError', 'stencil_symbol', 'max_stable_dt', 'check_stability', 'DispersionWarning', 'phase_error',
+           'check_dispersion', 'ricker', 'wavelet_band', 'point_weights', 'pml_coefficients', 'propagate',
+           'misfit_and_gradient', 'gradient_memory']
 
 # %% ../../nbs/50_wave.propagator.ipynb #1b25bd9e
 D2 = {4: (-5 / 2, 4 / 3, -1 / 12),
@@ -236,7 +236,7 @@ class _Setup:
         return len(self.sides(axis)) * (self.pml + self.M)
 
 _SETUPS = {}
-STORE_BYTES = 2 ** 30   # the gradient keeps every step's pressure when it fits in this (and a gradient is recorded)
+STORE_BYTES = 3 * 2 ** 30   # the gradient keeps every step's pressure when it fits in this (and a gradient is recorded)
 
 def _shift(P, axis, start, n):
     "`n` entries of `P` along `axis` from `start`."
@@ -447,12 +447,25 @@ class _Simulation:
     jit: bool
     courant: float
     ppw: float|None
+    engine: str = 'xla'   # 'xla' (TensorFlow) or 'numba' (the CPU kernels of `wave.kernels`)
 
 def _concrete(x):
     "The NumPy value of `x`, or None for a symbolic tensor (inside `tf.function`)."
     if not tf.is_tensor(x) and not isinstance(x, tf.Variable): return np.asarray(x)
     try: return x.numpy()
     except (AttributeError, NotImplementedError, TypeError): return None
+
+ENGINES = ('auto', 'xla', 'numba')
+
+def _engine(engine, concrete):
+    "The engine that runs: 'auto' takes the Numba CPU kernels for a concrete velocity when TensorFlow sees no GPU."
+    if engine not in ENGINES:
+        raise DescriptionError('unknown engine', path='$.engine', value=engine, allowed=', '.join(ENGINES))
+    if engine == 'auto': return 'numba' if concrete and not tf.config.list_logical_devices('GPU') else 'xla'
+    if engine == 'numba' and not concrete:
+        raise DescriptionError("engine 'numba' runs on concrete arrays, not inside tf.function: use engine='xla' or 'auto' there",
+                               path='$.engine', value=engine, allowed="'auto', 'xla'")
+    return engine
 
 def _count(value, name, low=1, none_ok=False):
     if none_ok and value is None: return None
@@ -518,7 +531,7 @@ def _pml_tables(s, dx, dt, vmax, fpeak, dtype):
 # %% ../../nbs/50_wave.propagator.ipynb #9e9d5ad8
 def _prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order=8, pml_width=20, free_surface=False,
              snapshot_every=None, checkpoint_every=None, interpolation='sinc', vmax=None, vmin=None,
-             jit_compile=True, check=True) -> _Simulation:
+             jit_compile=True, check=True, engine='auto') -> _Simulation:
     "Check every input and build the simulation; `check=False` skips the stability check (for demonstrations only)."
     order = _check_order(order)
     dx, dt = _positive(dx, 'dx'), _positive(dt, 'dt')
@@ -536,6 +549,7 @@ def _prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order=8, pml_wid
         raise DescriptionError(f'the model is too small for order {order}', path='$.velocity', value=[nz, nx],
                                allowed=f'>= {order} cells each way')
     vn = _concrete(v)
+    engine = _engine(engine, vn is not None)
     if vn is not None:
         _check_velocity(vn)
         vmax, vmin = max(float(vn.max()), vmax or 0.0), min(float(vn.min()), vmin or math.inf)
@@ -566,10 +580,11 @@ def _prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order=8, pml_wid
     if free_surface:  # the surface row never moves
         c2 = c2 * tf.constant((np.arange(s.Nz) > 0)[None, :, None], v.dtype)
     args = _tables(si, sw, ri, rw, s, wn, v.dtype) + (_pml_tables(s, dx, dt, vmax_models, fpeak, v.dtype),)
-    return _Simulation(s, c2, args, bool(jit_compile), courant, ppw)
+    return _Simulation(s, c2, args, bool(jit_compile), courant, ppw, engine)
 
 def _simulate(sim:_Simulation):
     "Run a prepared simulation: data (B, S, nt, R), and snapshots (B, S, n, nz, nx) if asked; differentiable in c2."
+    if sim.engine == 'numba': return _simulate_numba(sim)
     fwd, bwd = _COMPILED[sim.jit]
     s = sim.setup
 
@@ -578,6 +593,35 @@ def _simulate(sim:_Simulation):
         data, cks, snaps, hist = fwd(s, tf.stop_gradient(c2), *sim.args)   # the outer tape must not record inside
         def grad(g_data, *_):   # snapshots carry no gradient
             return bwd(s, tf.stop_gradient(c2), *sim.args, cks, hist, g_data)
+        return (data, snaps), grad
+    data, snaps = run(sim.c2)
+    data = tf.transpose(data, [1, 2, 0, 3])
+    return (data, tf.stop_gradient(tf.transpose(snaps, [1, 2, 0, 3, 4]))) if s.snap else data
+
+def _numba_plan(sim:_Simulation, c2):
+    "The simulation's tables in the layout of `wave.kernels` (bands as (B, sides, n); receivers as (row, column) pairs)."
+    from geoinversion.wave.kernels import plan
+    s = sim.setup; amp, src_idx, _, rec_idx, rec_w, coef = sim.args
+    coef = [t.numpy().reshape(s.B, len(s.sides(axis)), -1) for (a, b), axis in zip(coef, (-1, -2)) for t in (a, b)] if s.pml else None
+    ri = rec_idx.numpy().reshape(rec_w.shape)
+    return plan(c2, s.order, s.free_surface, s.S, coef, src_idx.numpy(), amp.numpy(), np.stack([ri // s.Nx, ri % s.Nx], -1), rec_w.numpy())
+
+def _simulate_numba(sim:_Simulation):
+    "`_simulate` with the Numba CPU kernels: the same operator, run eagerly on NumPy arrays."
+    from geoinversion.wave.kernels import run_forward, run_gradient
+    s = sim.setup
+    keep = ('all' if s.store else s.every) if record.should_record_backprop([sim.c2]) else None
+
+    @tf.custom_gradient
+    def run(c2):
+        pl = _numba_plan(sim, c2.numpy())
+        data, snaps, saved = run_forward(pl, s.nt, s.snap, keep)
+        data = tf.constant(data.reshape(s.nt, s.B, s.S, -1))
+        snaps = tf.constant(snaps[..., s.top:s.top + s.nz, s.pml:s.pml + s.nx].reshape(-1, s.B, s.S, s.nz, s.nx)) if s.snap \
+                else tf.zeros([0], c2.dtype)
+        def grad(g_data, *_):
+            if saved is None: raise GeoinversionError('no gradient was recorded: call propagate inside a GradientTape that watches the velocity')
+            return tf.constant(run_gradient(pl, saved, g_data.numpy().reshape(s.nt, s.B * s.S, -1)))
         return (data, snaps), grad
     data, snaps = run(sim.c2)
     data = tf.transpose(data, [1, 2, 0, 3])
@@ -599,10 +643,11 @@ def propagate(velocity, # (nz, nx) or (B, nz, nx), m/s; a tf.Variable or a tenso
               interpolation:str='sinc', # off-grid points (metres): 'sinc' (Hicks 2002) or 'bilinear'
               vmax:float|None=None, # upper bound of the velocity, needed when it is symbolic (inside tf.function)
               vmin:float|None=None, # lower bound, for the dispersion check when the velocity is symbolic
-              jit_compile:bool=True): # compile with XLA
+              jit_compile:bool=True, # compile with XLA (engine 'xla')
+              engine:str='auto'): # 'auto': the Numba CPU kernels for a concrete velocity when no GPU is visible, else XLA; or 'numba', 'xla'
     "Pressure at the receivers, (B, S, nt, R), for every model and shot; with `snapshot_every`, also the wavefield (B, S, n, nz, nx)."
     return _simulate(_prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order, pml_width, free_surface,
-                              snapshot_every, checkpoint_every, interpolation, vmax, vmin, jit_compile))
+                              snapshot_every, checkpoint_every, interpolation, vmax, vmin, jit_compile, engine=engine))
 
 def misfit_and_gradient(velocity, # (nz, nx) or (B, nz, nx), m/s
                         observed, # the data to fit, broadcastable to (B, S, nt, R)
