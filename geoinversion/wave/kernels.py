@@ -39,7 +39,7 @@ def _psi_z(p, psz, az, bz, a1, S, zstart):
 
 # %% ../../nbs/53_wave.kernels.ipynb #2b307363
 @njit(**FLAGS, parallel=True)
-def _step(p, pold, out, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk):
+def _step(p, pold, out, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk, inplace):
     "out <- 2 p - pold + c2 (lap + C-PML corrections) (out may be pold); psi_x and zeta updated in place."
     M = len(a1)
     BS, Nzp, Nxp = p.shape
@@ -54,12 +54,20 @@ def _step(p, pold, out, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstar
             P = p[bs]
             cr = c2[b, z]; pi = pold[bs, M + z]; po = out[bs, M + z]
             zc = M + z
-            for x in range(Nx):
-                xc = M + x
-                lap = (a2[0] + a2[0]) * P[zc, xc]
-                for j in range(1, M + 1):
-                    lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
-                po[xc] = (P[zc, xc] + P[zc, xc]) - pi[xc] + cr[x] * lap
+            if inplace:   # out is pold: one array read and written (two names for it would defeat LLVM's alias check)
+                for x in range(Nx):
+                    xc = M + x
+                    lap = (a2[0] + a2[0]) * P[zc, xc]
+                    for j in range(1, M + 1):
+                        lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
+                    po[xc] = (P[zc, xc] + P[zc, xc]) - po[xc] + cr[x] * lap
+            else:
+                for x in range(Nx):
+                    xc = M + x
+                    lap = (a2[0] + a2[0]) * P[zc, xc]
+                    for j in range(1, M + 1):
+                        lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
+                    po[xc] = (P[zc, xc] + P[zc, xc]) - pi[xc] + cr[x] * lap
             # z bands: zeta_z and the correction D1z psi_z + zeta_z (simple loops: few arrays each, so LLVM vectorises them)
             for sd in range(nsz):
                 k = z - zstart[sd]
@@ -146,7 +154,7 @@ def _forward(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart,
         if snap_every > 0 and n % snap_every == 0:
             snaps[n // snap_every] = p
         if psz.shape[1]: _psi_z(p, psz, az, bz, a1, S, zstart)
-        _step(p, pold, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk)
+        _step(p, pold, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk, True)
         _finish(pold, c2, src_bs, src_b, src_z, src_x, amp[n], free, M)
         p, pold = pold, p
     return p, pold
@@ -160,7 +168,7 @@ def _forward_hist(hist, pbefore, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1,
     for j in range(L):
         p = hist[j]; pold = pbefore if j == 0 else hist[j - 1]
         if psz.shape[1]: _psi_z(p, psz, az, bz, a1, S, zstart)
-        _step(p, pold, hist[j + 1], c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk)
+        _step(p, pold, hist[j + 1], c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk, False)
         _finish(hist[j + 1], c2, src_bs, src_b, src_z, src_x, amp[n0 + j], free, M)
 
 # %% ../../nbs/53_wave.kernels.ipynb #f6e93594
