@@ -5,7 +5,6 @@
 # %% ../../nbs/53_wave.kernels.ipynb #a827a0ba
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
