@@ -5,13 +5,15 @@
 # %% ../../nbs/53_wave.kernels.ipynb #a827a0ba
 from __future__ import annotations
 
+import sys, threading
 from dataclasses import dataclass, field
 
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+
 # %% auto #0
-__all__ = ['FLAGS', 'Plan', 'plan', 'run_forward', 'run_gradient']
+__all__ = ['FLAGS', 'Plan', 'plan', 'release_workspace', 'run_forward', 'run_gradient']
 
 # %% ../../nbs/53_wave.kernels.ipynb #2487b682
 FLAGS = dict(cache=True, nogil=True, fastmath={'contract'}, error_model='numpy', boundscheck=False)
@@ -38,35 +40,40 @@ def _psi_z(p, psz, az, bz, a1, S, zstart):
 
 # %% ../../nbs/53_wave.kernels.ipynb #2b307363
 @njit(**FLAGS, parallel=True)
-def _step(p, pold, out, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk, inplace):
-    "out <- 2 p - pold + c2 (lap + C-PML corrections) (out may be pold); psi_x and zeta updated in place."
+def _step(p, po, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk):
+    """po <- 2 p - po + c2 (lap + C-PML corrections), in place (po holds p_old); psi_x and zeta updated in place.
+    With dd non-empty, dd <- the increment po_new - 2 p + po_old (interior cells), which the gradient needs."""
     M = len(a1)
     BS, Nzp, Nxp = p.shape
     Nz = Nzp - 2 * M; Nx = Nxp - 2 * M
     nsx = psx.shape[2]; nsz = psz.shape[1]
     n = zex.shape[3] if nsx else (zez.shape[2] if nsz else 0)
+    store = dd.shape[0] > 0
     rows = BS * Nz
     for ch in prange(nchunk):
         T = np.empty(max(Nx, n), p.dtype); D = np.empty(max(Nx, n), p.dtype)
         for r in range(ch * rows // nchunk, (ch + 1) * rows // nchunk):
             bs = r // Nz; z = r % Nz; b = bs // S
             P = p[bs]
-            cr = c2[b, z]; pi = pold[bs, M + z]; po = out[bs, M + z]
+            cr = c2[b, z]; pw = po[bs, M + z]; pr = pw[M:]
             zc = M + z
-            if inplace:   # out is pold: one array read and written (two names for it would defeat LLVM's alias check)
+            if store:
+                dr = dd[bs, z]
                 for x in range(Nx):
                     xc = M + x
                     lap = (a2[0] + a2[0]) * P[zc, xc]
                     for j in range(1, M + 1):
                         lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
-                    po[xc] = (P[zc, xc] + P[zc, xc]) - po[xc] + cr[x] * lap
+                    v = cr[x] * lap
+                    pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + v
+                    dr[x] = v
             else:
                 for x in range(Nx):
                     xc = M + x
                     lap = (a2[0] + a2[0]) * P[zc, xc]
                     for j in range(1, M + 1):
                         lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
-                    po[xc] = (P[zc, xc] + P[zc, xc]) - pi[xc] + cr[x] * lap
+                    pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + cr[x] * lap
             # z bands: zeta_z and the correction D1z psi_z + zeta_z (simple loops: few arrays each, so LLVM vectorises them)
             for sd in range(nsz):
                 k = z - zstart[sd]
@@ -75,20 +82,20 @@ def _step(p, pold, out, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstar
                     A = az[b, sd, k]; Bc = bz[b, sd, k]
                     kc = M + k
                     for x in range(Nx):
+                        xc = M + x
                         d = a1[0] * (Q[kc + 1, x] - Q[kc - 1, x])
                         for j in range(2, M + 1):
                             d += a1[j - 1] * (Q[kc + j, x] - Q[kc - j, x])
-                        D[x] = d
-                    for x in range(Nx):
-                        xc = M + x
                         dzz = a2[0] * P[zc, xc]
                         for j in range(1, M + 1):
                             dzz += a2[j] * (P[zc + j, xc] + P[zc - j, xc])
-                        T[x] = dzz
-                    for x in range(Nx): ze[x] = Bc * ze[x] + A * (T[x] + D[x])
-                    for x in range(Nx): D[x] = cr[x] * (D[x] + ze[x])
-                    pr = po[M:]
+                        zn = Bc * ze[x] + A * (dzz + d)
+                        ze[x] = zn
+                        D[x] = cr[x] * (d + zn)
                     for x in range(Nx): pr[x] += D[x]
+                    if store:
+                        dr = dd[bs, z]
+                        for x in range(Nx): dr[x] += D[x]
             # x bands: psi_x from this row, then its derivative, zeta_x and the correction
             for sd in range(nsx):
                 i0 = xstart[sd]
@@ -116,8 +123,12 @@ def _step(p, pold, out, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstar
                 for x in range(n): ze[x] = bxs[x] * ze[x] + axs[x] * (T[x] + D[x])
                 crs = cr[i0:]
                 for x in range(n): D[x] = crs[x] * (D[x] + ze[x])
-                pr = po[M + i0:]
-                for x in range(n): pr[x] += D[x]
+                ps = pr[i0:]
+                for x in range(n): ps[x] += D[x]
+                if store:
+                    ds = dd[bs, z, i0:]
+                    for x in range(n): ds[x] += D[x]
+
 
 # %% ../../nbs/53_wave.kernels.ipynb #ee58077f
 @njit(**FLAGS)
@@ -133,64 +144,52 @@ def _record(p, rec_z, rec_x, rec_w, out):
 
 # %% ../../nbs/53_wave.kernels.ipynb #13dcb60d
 @njit(**FLAGS)
-def _finish(out, c2, src_bs, src_b, src_z, src_x, amp_n, free, M):
-    "Source injection into the new pressure, and the odd image rows above a free surface."
+def _finish(out, dd, c2, src_bs, src_b, src_z, src_x, amp_n, free, M):
+    "Source injection into the new pressure (and into its increment dd if kept), and the odd image rows above a free surface."
     for k in range(src_bs.shape[0]):
-        out[src_bs[k], M + src_z[k], M + src_x[k]] += c2[src_b[k], src_z[k], src_x[k]] * amp_n[k]
+        v = c2[src_b[k], src_z[k], src_x[k]] * amp_n[k]
+        out[src_bs[k], M + src_z[k], M + src_x[k]] += v
+        if dd.shape[0]: dd[src_bs[k], src_z[k], src_x[k]] += v
     if free:
         for bs in range(out.shape[0]):
             for m in range(1, M + 1):
                 out[bs, M - m, :] = -out[bs, M + m, :]
 
+
 # %% ../../nbs/53_wave.kernels.ipynb #c73b3e33
 @njit(**FLAGS)
 def _forward(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free, nchunk,
-            src_bs, src_b, src_z, src_x, amp, rec_z, rec_x, rec_w, data, n0, n1, snaps, snap_every):
-    "Steps n0..n1-1 in place (p, pold swap roles each step); data[n] = _record(p^n). Returns (p, pold) after."
+            src_bs, src_b, src_z, src_x, amp, rec_z, rec_x, rec_w, data, n0, n1, snaps, snap_every, d2):
+    """Steps n0..n1-1 in place (p, pold swap roles each step); data[n] = _record(p^n); unless d2 is (1, 0, ...),
+    d2[n - n0] = p^(n+1) - 2 p^n + p^(n-1) (interior cells). Returns (p, pold) after."""
     M = len(a1)
+    store = d2.shape[1] > 0
     for n in range(n0, n1):
         _record(p, rec_z, rec_x, rec_w, data[n])
         if snap_every > 0 and n % snap_every == 0:
             snaps[n // snap_every] = p
+        dd = d2[n - n0 if store else 0]
         if psz.shape[1]: _psi_z(p, psz, az, bz, a1, S, zstart)
-        _step(p, pold, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk, True)
-        _finish(pold, c2, src_bs, src_b, src_z, src_x, amp[n], free, M)
+        _step(p, pold, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk)
+        _finish(pold, dd, c2, src_bs, src_b, src_z, src_x, amp[n], free, M)
         p, pold = pold, p
     return p, pold
 
-# %% ../../nbs/53_wave.kernels.ipynb #36428781
-@njit(**FLAGS)
-def _forward_hist(hist, pbefore, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free, nchunk,
-                 src_bs, src_b, src_z, src_x, amp, n0, L):
-    "Steps n0..n0+L-1 writing each new pressure into hist[1..L]; hist[0] holds p^n0, `pbefore` p^(n0-1)."
-    M = len(a1)
-    for j in range(L):
-        p = hist[j]; pold = pbefore if j == 0 else hist[j - 1]
-        if psz.shape[1]: _psi_z(p, psz, az, bz, a1, S, zstart)
-        _step(p, pold, hist[j + 1], c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk, False)
-        _finish(hist[j + 1], c2, src_bs, src_b, src_z, src_x, amp[n0 + j], free, M)
 
 # %% ../../nbs/53_wave.kernels.ipynb #f6e93594
 @njit(**FLAGS, parallel=True)
-def _adj_a(lp, U, c2, lzez, TZ, az, S, zstart, free):
-    "U = c2 lp (odd image above a free surface); on the z bands: zb = lzeta + U (kept in lzez), TZ = U + a zb."
-    M = (lp.shape[1] - c2.shape[1]) // 2
-    BS = lp.shape[0]; Nz = c2.shape[1]; Nx = c2.shape[2]
-    nsz = lzez.shape[1]; n = lzez.shape[2]
-    for r in prange(BS * Nz):
-        bs = r // Nz; z = r % Nz; b = bs // S
-        u = U[bs, M + z, M:]; l = lp[bs, M + z, M:]; cr = c2[b, z]
-        for x in range(Nx): u[x] = cr[x] * l[x]
-        if free and z >= 1 and z <= M:
-            g = U[bs, M - z, M:]
-            for x in range(Nx): g[x] = -u[x]
-        for sd in range(nsz):
-            k = z - zstart[sd]
-            if k >= 0 and k < n:
-                zb = lzez[bs, sd, k]; t = TZ[bs, sd, M + k]; A = az[b, sd, k]
-                for x in range(Nx):
-                    zb[x] = zb[x] + u[x]
-                    t[x] = u[x] + A * zb[x]
+def _adj_a(mu, lzez, TZ, az, S, zstart):
+    "On the z bands: zb = lzeta + mu (kept in lzez), TZ = mu + a zb."
+    BS, nsz, n, Nx = lzez.shape
+    M = (mu.shape[2] - Nx) // 2
+    for r in prange(BS * nsz * n):
+        bs = r // (nsz * n); rem = r % (nsz * n); sd = rem // n; k = rem % n
+        b = bs // S
+        u = mu[bs, M + zstart[sd] + k, M:]
+        zb = lzez[bs, sd, k]; t = TZ[bs, sd, M + k]; A = az[b, sd, k]
+        for x in range(Nx): zb[x] = zb[x] + u[x]
+        for x in range(Nx): t[x] = u[x] + A * zb[x]
+
 
 # %% ../../nbs/53_wave.kernels.ipynb #50920073
 @njit(**FLAGS, parallel=True)
@@ -218,42 +217,40 @@ def _adj_b(lpsz, lzez, TZ, AZ, GZ, az, bz, a1, S):
 
 # %% ../../nbs/53_wave.kernels.ipynb #ea4e96c3
 @njit(**FLAGS, parallel=True)
-def _adj_c(lp, q, U, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, free, ph, p0, pm, acc, nchunkb):
-    """pbar = 2 lp - q + D2(U) + C-PML terms, written into q (q = -lambda of p^(n-1)); x-band cotangents updated in place;
-    acc[b] += sum_s lp (ph - 2 p0 + pm)."""
+def _adj_c(mu, q, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, free, dd, acc, nchunk):
+    """q <- 2 mu - q + c2 (D2(mu) + C-PML terms), the adjoint step in mu = c2 lambda (q holds -mu of p_old on entry);
+    x-band cotangents updated in place; acc[b] += sum_s mu dd."""
     M = len(a1)
-    BS, Nzp, Nxp = lp.shape
+    BS, Nzp, Nxp = mu.shape
     B = c2.shape[0]; Nz = Nzp - 2 * M; Nx = Nxp - 2 * M
     nsx = lzex.shape[2]; nsz = AZ.shape[1]
     n = lzex.shape[3] if nsx else (AZ.shape[2] - 2 * M if nsz else 0)
     rows = B * Nz
-    for ch in prange(nchunkb):
-        T = np.zeros(n + 2 * M, lp.dtype); AX = np.zeros(n + 2 * M, lp.dtype); GX = np.zeros(n + 2 * M, lp.dtype)
-        D = np.empty(n + 1, lp.dtype)
-        for r in range(ch * rows // nchunkb, (ch + 1) * rows // nchunkb):
+    for ch in prange(nchunk):
+        T = np.zeros(n + 2 * M, mu.dtype); AX = np.zeros(n + 2 * M, mu.dtype); GX = np.zeros(n + 2 * M, mu.dtype)
+        D = np.empty(max(n + 1, Nx), mu.dtype)
+        for r in range(ch * rows // nchunk, (ch + 1) * rows // nchunk):
             b = r // Nz; z = r % Nz; zc = M + z
-            ac = acc[b, z]
+            ac = acc[b, z]; cr = c2[b, z]
             for s in range(S):
                 bs = b * S + s
-                Uu = U[bs]; l = lp[bs, zc]; qq = q[bs, zc]
-                h = ph[bs, zc]; c0 = p0[bs, zc]; m_ = pm[bs, zc]
+                U = mu[bs]; l = mu[bs, zc, M:]; qq = q[bs, zc, M:]; h = dd[bs, z]
                 for x in range(Nx):
                     xc = M + x
-                    ac[x] += l[xc] * ((h[xc] - (c0[xc] + c0[xc])) + m_[xc])
-                for x in range(Nx):
-                    xc = M + x
-                    v = (a2[0] + a2[0]) * Uu[zc, xc]
+                    u = U[zc, xc]
+                    v = (a2[0] + a2[0]) * u
                     for j in range(1, M + 1):
-                        v += a2[j] * ((Uu[zc, xc + j] + Uu[zc, xc - j]) + (Uu[zc + j, xc] + Uu[zc - j, xc]))
-                    qq[xc] = (l[xc] + l[xc]) - qq[xc] + v
-                if free and z == 0:
+                        v += a2[j] * ((U[zc, xc + j] + U[zc, xc - j]) + (U[zc + j, xc] + U[zc - j, xc]))
+                    qq[x] = (u + u) - qq[x] + cr[x] * v
+                    ac[x] += u * h[x]
+                if free and z == 0:   # (the image rows' transpose; c2 is zero on a free surface's row, kept general)
                     for x in range(Nx):
                         xc = M + x
-                        v = a2[1] * Uu[zc + 1, xc]
+                        v = a2[1] * U[zc + 1, xc]
                         for j in range(2, M + 1):
-                            v += a2[j] * Uu[zc + j, xc]
-                        qq[xc] += v
-                # z bands: + D2z(AZ) - D1z(GZ)
+                            v += a2[j] * U[zc + j, xc]
+                        qq[x] += cr[x] * v
+                # z bands: + c2 (D2z(AZ) - D1z(GZ))
                 for sd in range(nsz):
                     k = z - zstart[sd]
                     if k >= 0 and k < n:
@@ -264,11 +261,11 @@ def _adj_c(lp, q, U, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, 
                                 v += a2[j] * (Aa[kc + j, x] + Aa[kc - j, x])
                             for j in range(2, M + 1):
                                 v -= a1[j - 1] * (Gg[kc + j, x] - Gg[kc - j, x])
-                            qq[M + x] += v
+                            qq[x] += cr[x] * v
                 # x bands (row-local); short loops with few arrays each, so that LLVM vectorises them
                 for sd in range(nsx):
                     i0 = xstart[sd]
-                    u = Uu[zc, M + i0:]
+                    u = l[i0:]
                     ps = lpsx[bs, z, sd, M:]; zb = lzex[bs, z, sd]
                     axs = ax[b, sd]; bxs = bx[b, sd]
                     for k in range(n): zb[k] = zb[k] + u[k]
@@ -292,39 +289,43 @@ def _adj_c(lp, q, U, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, 
                         for j in range(2, M + 1):
                             v -= a1[j - 1] * (GX[M + k + j] - GX[M + k - j])
                         D[k] = v
-                    qs = qq[M + i0:]
-                    for k in range(n): qs[k] += D[k]
+                    qs = qq[i0:]; crs = cr[i0:]
+                    for k in range(n): qs[k] += crs[k] * D[k]
+
 
 # %% ../../nbs/53_wave.kernels.ipynb #c8f55e66
 @njit(**FLAGS)
-def _record_T(lp, g, rec_z, rec_x, rec_w):
-    "lp += the receiver cotangents g (BS, R) spread with the receiver weights."
-    BS = lp.shape[0]; R, K = rec_w.shape
+def _adj_finish(mu, c2, g, rec_z, rec_x, rec_w, S, free):
+    "mu += c2 times the receiver cotangents g (BS, R) spread with the receiver weights; the odd image above a free surface."
+    BS = mu.shape[0]; R, K = rec_w.shape
+    M = (mu.shape[1] - c2.shape[1]) // 2
     for bs in range(BS):
+        b = bs // S
         for r in range(R):
             for k in range(K):
-                lp[bs, rec_z[r, k], rec_x[r, k]] += g[bs, r] * rec_w[r, k]
+                z = rec_z[r, k]; x = rec_x[r, k]
+                mu[bs, z, x] += c2[b, z - M, x - M] * g[bs, r] * rec_w[r, k]
+    if free:
+        for bs in range(BS):
+            for m in range(1, M + 1):
+                mu[bs, M - m, :] = -mu[bs, M + m, :]
+
 
 # %% ../../nbs/53_wave.kernels.ipynb #256c1e42
 @njit(**FLAGS)
-def _adjoint_segment(hist, pbefore, lp, q, U, c2, lpsx, lzex, lpsz, lzez, TZ, AZ, GZ, ax, bx, az, bz, a2, a1, S,
-                    xstart, zstart, free, gdata, rec_z, rec_x, rec_w, acc, n0, L, nchunkb):
-    "Adjoint steps n0 + L - 1 down to n0; hist[j] = p^(n0 + j), j = 0..L; pbefore = p^(n0 - 1). Returns (lp, q)."
+def _adjoint_segment(d2, mu, q, c2, lpsx, lzex, lpsz, lzez, TZ, AZ, GZ, ax, bx, az, bz, a2, a1, S,
+                    xstart, zstart, free, gdata, rec_z, rec_x, rec_w, acc, n0, L, nchunk):
+    "Adjoint steps n0 + L - 1 down to n0 in mu = c2 lambda; d2[j] = p^(n+1) - 2 p^n + p^(n-1) for n = n0 + j. Returns (mu, q)."
     for jr in range(L):
         j = L - 1 - jr
-        pm = pbefore if j == 0 else hist[j - 1]
-        _adj_a(lp, U, c2, lzez, TZ, az, S, zstart, free)
-        if lzez.shape[1]: _adj_b(lpsz, lzez, TZ, AZ, GZ, az, bz, a1, S)
-        _adj_c(lp, q, U, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, free, hist[j + 1], hist[j], pm, acc, nchunkb)
-        lp, q = q, lp
-        _record_T(lp, gdata[n0 + j], rec_z, rec_x, rec_w)
-    return lp, q
+        if lzez.shape[1]:
+            _adj_a(mu, lzez, TZ, az, S, zstart)
+            _adj_b(lpsz, lzez, TZ, AZ, GZ, az, bz, a1, S)
+        _adj_c(mu, q, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, free, d2[j], acc, nchunk)
+        mu, q = q, mu
+        _adj_finish(mu, c2, gdata[n0 + j], rec_z, rec_x, rec_w, S, free)
+    return mu, q
 
-# %% ../../nbs/53_wave.kernels.ipynb #f1b414f8
-@njit(**FLAGS)
-def _record_all(hist, rec_z, rec_x, rec_w, data):
-    "data[n] = pressure at the receivers in hist[n], for every kept step."
-    for n in range(data.shape[0]): _record(hist[n], rec_z, rec_x, rec_w, data[n])
 
 # %% ../../nbs/53_wave.kernels.ipynb #689e5650
 @dataclass
@@ -387,55 +388,66 @@ def _tables(pl:Plan):
     M, s = pl.M, pl.src
     return (s[:, 1] + pl.S * s[:, 0], s[:, 0].copy(), s[:, 2].copy(), s[:, 3].copy()), (pl.rec[..., 0] + M, pl.rec[..., 1] + M, pl.rec_w)
 
+_SPARE, _SPARE_LOCK = [], threading.Lock()   # at most one buffer, kept for the next keep-all run
+
+def _workspace(shape, dtype) -> np.ndarray:
+    """An uninitialised array of `shape`, carved from the spare buffer when no array made from it is alive and it is big
+    enough, else from a new spare. Fresh pages cost a page fault each (0.2 s for the 2.6 GB of a 300×900 grid over 2000 steps)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    with _SPARE_LOCK:
+        if not (_SPARE and sys.getrefcount(_SPARE[0]) == 2 and _SPARE[0].nbytes >= nbytes):   # 2: the list's and the argument's
+            _SPARE.clear(); _SPARE.append(np.empty(nbytes, np.uint8))
+        return _SPARE[0][:nbytes].view(dtype).reshape(shape)
+
+def release_workspace():
+    "Free the spare buffer that keep-all gradient runs reuse (it stays allocated between runs, so that repeated runs skip the page faults)."
+    with _SPARE_LOCK: _SPARE.clear()
+
 def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     """Receiver data (nt, BS, R), snapshots (nt // snap_every, BS, Nz, Nx) or None, and what the gradient needs:
-    `keep` None (nothing), 'all' (every step's pressure) or k (the state every k steps)."""
+    `keep` None (nothing), 'all' (every step's increment p^(n+1) - 2 p^n + p^(n-1)) or k (the state every k steps)."""
     src, (rz, rx, rw) = _tables(pl)
     co = (pl.ax, pl.bx, pl.az, pl.bz)
     state = _zeros(pl)
-    data = np.zeros((nt, pl.BS, rw.shape[0]), pl.c2.dtype)
+    dt, (Nz, Nx) = pl.c2.dtype, pl.c2.shape[1:]
+    data = np.zeros((nt, pl.BS, rw.shape[0]), dt)
     nsnap = -(-nt // snap_every) if snap_every else 0
-    snaps = np.zeros((nsnap,) + pl.shape if nsnap else (1, 1, 1, 1), pl.c2.dtype)
-    M = pl.M
-    crop = lambda a: a[..., M:a.shape[-2] - M, M:a.shape[-1] - M]
-    if keep == 'all':
-        hist = np.zeros((nt + 1,) + pl.shape, pl.c2.dtype)
-        _forward_hist(hist, state[1], pl.c2, *state[2:], *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface,
-                      pl.chunks, *src, pl.amp, 0, nt)
-        _record_all(hist, rz, rx, rw, data)
-        snaps = crop(hist[:nt:snap_every]) if snap_every else None
-        return data, snaps, dict(hist=hist)
-    every = nt if keep is None else int(keep)
+    snaps = np.zeros((nsnap,) + pl.shape if nsnap else (1, 1, 1, 1), dt)
+    d2 = _workspace((nt, pl.BS, Nz, Nx), dt) if keep == 'all' else np.zeros((1, 0, Nz, Nx), dt)
+    every = nt if keep in (None, 'all') else int(keep)
     cks, p, pold = [], state[0], state[1]
     for n0 in range(0, nt, every):
-        if keep is not None: cks.append([x.copy() for x in (p, pold, *state[2:])])
+        if keep not in (None, 'all'): cks.append([x.copy() for x in (p, pold, *state[2:])])
         p, pold = _forward(p, pold, pl.c2, *state[2:], *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, pl.chunks,
-                           *src, pl.amp, rz, rx, rw, data, n0, min(n0 + every, nt), snaps, snap_every)
-    return data, (crop(snaps) if snap_every else None), (None if keep is None else dict(every=every, checkpoints=cks, nt=nt))
+                           *src, pl.amp, rz, rx, rw, data, n0, min(n0 + every, nt), snaps, snap_every, d2)
+    M = pl.M
+    snaps = snaps[..., M:pl.shape[1] - M, M:pl.shape[2] - M] if snap_every else None
+    saved = None if keep is None else dict(d2=d2) if keep == 'all' else dict(every=every, checkpoints=cks, nt=nt)
+    return data, snaps, saved
 
 def run_gradient(pl:Plan, saved:dict, gdata) -> np.ndarray:
     "The gradient of <gdata, data> with respect to c2, (B, Nz, Nx), from what `run_forward` kept; gdata: (nt, BS, R)."
     src, (rz, rx, rw) = _tables(pl)
     co = (pl.ax, pl.bx, pl.az, pl.bz)
-    lam = _zeros(pl)
-    lp, q = lam[0], lam[1]
-    U = np.zeros(pl.shape, pl.c2.dtype)
+    lam = _zeros(pl)            # the adjoint state, its pressure part scaled by c2 (mu = c2 lambda)
+    mu, q = lam[0], lam[1]
     TZ, AZ, GZ = (np.zeros_like(lam[4]) for _ in range(3))
     acc = np.zeros_like(pl.c2)
     g = np.ascontiguousarray(gdata, pl.c2.dtype)
-    args = lambda: (pl.c2, lam[2], lam[3], lam[4], lam[5], TZ, AZ, GZ, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart,
-                    pl.free_surface, g, rz, rx, rw, acc)
-    if 'hist' in saved:
-        hist = saved['hist']
-        _adjoint_segment(hist, np.zeros(pl.shape, pl.c2.dtype), lp, q, U, *args(), 0, hist.shape[0] - 1, pl.chunks)
+    args = lambda: (pl.c2, *lam[2:], TZ, AZ, GZ, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, g, rz, rx, rw, acc)
+    if 'd2' in saved:
+        _adjoint_segment(saved['d2'], mu, q, *args(), 0, g.shape[0], pl.chunks)
     else:
         every, nt = saved['every'], saved['nt']
-        seg = np.zeros((every + 1,) + pl.shape, pl.c2.dtype)
+        dt, (Nz, Nx) = pl.c2.dtype, pl.c2.shape[1:]
+        seg = np.empty((every, pl.BS, Nz, Nx), dt)
+        data = np.zeros((nt,) + g.shape[1:], dt); snaps = np.zeros((1, 1, 1, 1), dt)
         for i in reversed(range(len(saved['checkpoints']))):
             n0 = i * every; L = min(every, nt - n0)
             p, pold, *aux = [x.copy() for x in saved['checkpoints'][i]]
-            seg[0] = p
-            _forward_hist(seg, pold, pl.c2, *aux, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, pl.chunks,
-                          *src, pl.amp, n0, L)
-            lp, q = _adjoint_segment(seg, pold, lp, q, U, *args(), n0, L, pl.chunks)
-    return np.where(pl.c2 != 0, acc / np.where(pl.c2 != 0, pl.c2, 1), 0)
+            _forward(p, pold, pl.c2, *aux, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, pl.chunks,
+                     *src, pl.amp, rz, rx, rw, data, n0, n0 + L, snaps, 0, seg)
+            mu, q = _adjoint_segment(seg, mu, q, *args(), n0, L, pl.chunks)
+    c2 = pl.c2
+    return np.where(c2 != 0, acc / np.where(c2 != 0, c2 * c2, 1), 0)
+
