@@ -102,27 +102,24 @@ def _step(p, po, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, 
                 q = psx[bs, z, sd]
                 axs = ax[b, sd]; bxs = bx[b, sd]
                 row = P[zc, i0:]
+                qi = q[M:]
                 for x in range(n):
                     d = a1[0] * (row[x + 1 + M] - row[x - 1 + M])
                     for j in range(2, M + 1):
                         d += a1[j - 1] * (row[x + j + M] - row[x - j + M])
-                    T[x] = d
-                qi = q[M:]
-                for x in range(n): qi[x] = bxs[x] * qi[x] + axs[x] * T[x]
+                    qi[x] = bxs[x] * qi[x] + axs[x] * d
+                ze = zex[bs, z, sd]
+                crs = cr[i0:]
                 for x in range(n):
                     d = a1[0] * (q[M + x + 1] - q[M + x - 1])
                     for j in range(2, M + 1):
                         d += a1[j - 1] * (q[M + x + j] - q[M + x - j])
-                    D[x] = d
-                for x in range(n):
                     dxx = a2[0] * row[x + M]
                     for j in range(1, M + 1):
                         dxx += a2[j] * (row[x + M + j] + row[x + M - j])
-                    T[x] = dxx
-                ze = zex[bs, z, sd]
-                for x in range(n): ze[x] = bxs[x] * ze[x] + axs[x] * (T[x] + D[x])
-                crs = cr[i0:]
-                for x in range(n): D[x] = crs[x] * (D[x] + ze[x])
+                    zn = bxs[x] * ze[x] + axs[x] * (dxx + d)
+                    ze[x] = zn
+                    D[x] = crs[x] * (d + zn)
                 ps = pr[i0:]
                 for x in range(n): ps[x] += D[x]
                 if store:
@@ -268,29 +265,30 @@ def _adj_c(mu, q, c2, lpsx, lzex, AZ, GZ, ax, bx, a2, a1, S, xstart, zstart, fre
                     u = l[i0:]
                     ps = lpsx[bs, z, sd, M:]; zb = lzex[bs, z, sd]
                     axs = ax[b, sd]; bxs = bx[b, sd]
-                    for k in range(n): zb[k] = zb[k] + u[k]
-                    Ti = T[M:]
-                    for k in range(n): Ti[k] = u[k] + axs[k] * zb[k]
+                    Ti = T[M:]; Gi = GX[M:]; Ai = AX[M:]
+                    for k in range(n):
+                        zn = zb[k] + u[k]
+                        zb[k] = zn
+                        Ti[k] = u[k] + axs[k] * zn
                     for k in range(n):
                         d = a1[0] * (T[M + k + 1] - T[M + k - 1])
                         for j in range(2, M + 1):
                             d += a1[j - 1] * (T[M + k + j] - T[M + k - j])
-                        D[k] = d
-                    for k in range(n): D[k] = ps[k] - D[k]
-                    Gi = GX[M:]; Ai = AX[M:]
-                    for k in range(n): Gi[k] = axs[k] * D[k]
-                    for k in range(n): ps[k] = bxs[k] * D[k]
-                    for k in range(n): Ai[k] = axs[k] * zb[k]
-                    for k in range(n): zb[k] = bxs[k] * zb[k]
+                        pb = ps[k] - d
+                        Gi[k] = axs[k] * pb
+                        ps[k] = bxs[k] * pb
+                    for k in range(n):
+                        zn = zb[k]
+                        Ai[k] = axs[k] * zn
+                        zb[k] = bxs[k] * zn
+                    qs = qq[i0:]; crs = cr[i0:]
                     for k in range(n):
                         v = a2[0] * AX[M + k] - a1[0] * (GX[M + k + 1] - GX[M + k - 1])
                         for j in range(1, M + 1):
                             v += a2[j] * (AX[M + k + j] + AX[M + k - j])
                         for j in range(2, M + 1):
                             v -= a1[j - 1] * (GX[M + k + j] - GX[M + k - j])
-                        D[k] = v
-                    qs = qq[i0:]; crs = cr[i0:]
-                    for k in range(n): qs[k] += crs[k] * D[k]
+                        qs[k] += crs[k] * v
 
 
 # %% ../../nbs/53_wave.kernels.ipynb #c8f55e66
