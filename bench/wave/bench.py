@@ -14,9 +14,14 @@ Devito and Deepwave are not project dependencies; they live in the benchmark's o
 environment:
 
     python3 -m venv bench/.venv-wave
-    bench/.venv-wave/bin/pip install torch==2.13.0 deepwave devito "tensorflow==2.21.*" scipy pydantic xarray matplotlib tqdm
+    bench/.venv-wave/bin/pip install torch==2.13.0 deepwave devito "tensorflow==2.21.*" "numba>=0.60" scipy pydantic xarray matplotlib tqdm
     bench/.venv-wave/bin/pip install -e . --no-deps
     bench/.venv-wave/bin/python bench/wave/bench.py [--repeat 3] [--skip-large]
+
+Every time is the best of --repeat runs after one warm-up run. The Numba engine keeps its keep-all
+gradient buffer between runs (fresh memory costs a page fault per page), so its default row is what
+repeated gradients cost, as in an inversion; the "as a first run" row frees that buffer before each
+run and shows what the first gradient of a given size costs.
 
 Why the XLA engine is slower than the Numba kernels on a CPU, kernel by kernel: bench/wave/kernels.py.
 """
