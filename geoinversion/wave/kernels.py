@@ -390,7 +390,7 @@ _SPARE, _SPARE_LOCK = [], threading.Lock()   # at most one buffer, kept for the 
 
 def _workspace(shape, dtype) -> np.ndarray:
     """An uninitialised array of `shape`, carved from the spare buffer when no array made from it is alive and it is big
-    enough, else from a new spare. Fresh pages cost a page fault each (0.2 s for the 2.6 GB of a 300×900 grid over 2000 steps)."""
+    enough, else from a new spare. Fresh pages cost a page fault each (0.16 s here for the 2.6 GB of a 300×900 grid over 2000 steps)."""
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     with _SPARE_LOCK:
         if not (_SPARE and sys.getrefcount(_SPARE[0]) == 2 and _SPARE[0].nbytes >= nbytes):   # 2: the list's and the argument's
@@ -401,14 +401,19 @@ def release_workspace():
     "Free the spare buffer that keep-all gradient runs reuse (it stays allocated between runs, so that repeated runs skip the page faults)."
     with _SPARE_LOCK: _SPARE.clear()
 
+def _advance(pl:Plan, p, pold, aux, data, n0:int, n1:int, d2, snaps=None, snap_every:int=0):
+    "`_forward` over steps n0..n1-1 of the plan, from the state (p, pold, *aux), in place; returns (p, pold)."
+    src, (rz, rx, rw) = _tables(pl)
+    if snaps is None: snaps = np.zeros((1, 1, 1, 1), pl.c2.dtype)
+    return _forward(p, pold, pl.c2, *aux, pl.ax, pl.bx, pl.az, pl.bz, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface,
+                    pl.chunks, *src, pl.amp, rz, rx, rw, data, n0, n1, snaps, snap_every, d2)
+
 def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     """Receiver data (nt, BS, R), snapshots (nt // snap_every, BS, Nz, Nx) or None, and what the gradient needs:
     `keep` None (nothing), 'all' (every step's increment p^(n+1) - 2 p^n + p^(n-1)) or k (the state every k steps)."""
-    src, (rz, rx, rw) = _tables(pl)
-    co = (pl.ax, pl.bx, pl.az, pl.bz)
     state = _zeros(pl)
     dt, (Nz, Nx) = pl.c2.dtype, pl.c2.shape[1:]
-    data = np.zeros((nt, pl.BS, rw.shape[0]), dt)
+    data = np.zeros((nt, pl.BS, pl.rec_w.shape[0]), dt)
     nsnap = -(-nt // snap_every) if snap_every else 0
     snaps = np.zeros((nsnap,) + pl.shape if nsnap else (1, 1, 1, 1), dt)
     d2 = _workspace((nt, pl.BS, Nz, Nx), dt) if keep == 'all' else np.zeros((1, 0, Nz, Nx), dt)
@@ -416,8 +421,7 @@ def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     cks, p, pold = [], state[0], state[1]
     for n0 in range(0, nt, every):
         if keep not in (None, 'all'): cks.append([x.copy() for x in (p, pold, *state[2:])])
-        p, pold = _forward(p, pold, pl.c2, *state[2:], *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, pl.chunks,
-                           *src, pl.amp, rz, rx, rw, data, n0, min(n0 + every, nt), snaps, snap_every, d2)
+        p, pold = _advance(pl, p, pold, state[2:], data, n0, min(n0 + every, nt), d2, snaps, snap_every)
     M = pl.M
     snaps = snaps[..., M:pl.shape[1] - M, M:pl.shape[2] - M] if snap_every else None
     saved = None if keep is None else dict(d2=d2) if keep == 'all' else dict(every=every, checkpoints=cks, nt=nt)
@@ -425,27 +429,26 @@ def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
 
 def run_gradient(pl:Plan, saved:dict, gdata) -> np.ndarray:
     "The gradient of <gdata, data> with respect to c2, (B, Nz, Nx), from what `run_forward` kept; gdata: (nt, BS, R)."
-    src, (rz, rx, rw) = _tables(pl)
+    _, (rz, rx, rw) = _tables(pl)
     co = (pl.ax, pl.bx, pl.az, pl.bz)
     lam = _zeros(pl)            # the adjoint state, its pressure part scaled by c2 (mu = c2 lambda)
     mu, q = lam[0], lam[1]
     TZ, AZ, GZ = (np.zeros_like(lam[4]) for _ in range(3))
     acc = np.zeros_like(pl.c2)
     g = np.ascontiguousarray(gdata, pl.c2.dtype)
-    args = lambda: (pl.c2, *lam[2:], TZ, AZ, GZ, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, g, rz, rx, rw, acc)
+    args = (pl.c2, *lam[2:], TZ, AZ, GZ, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, g, rz, rx, rw, acc)
     if 'd2' in saved:
-        _adjoint_segment(saved['d2'], mu, q, *args(), 0, g.shape[0], pl.chunks)
+        _adjoint_segment(saved['d2'], mu, q, *args, 0, g.shape[0], pl.chunks)
     else:
         every, nt = saved['every'], saved['nt']
         dt, (Nz, Nx) = pl.c2.dtype, pl.c2.shape[1:]
         seg = np.empty((every, pl.BS, Nz, Nx), dt)
-        data = np.zeros((nt,) + g.shape[1:], dt); snaps = np.zeros((1, 1, 1, 1), dt)
+        data = np.zeros((nt,) + g.shape[1:], dt)   # (recorded again, unused)
         for i in reversed(range(len(saved['checkpoints']))):
             n0 = i * every; L = min(every, nt - n0)
             p, pold, *aux = [x.copy() for x in saved['checkpoints'][i]]
-            _forward(p, pold, pl.c2, *aux, *co, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface, pl.chunks,
-                     *src, pl.amp, rz, rx, rw, data, n0, n0 + L, snaps, 0, seg)
-            mu, q = _adjoint_segment(seg, mu, q, *args(), n0, L, pl.chunks)
+            _advance(pl, p, pold, aux, data, n0, n0 + L, seg)
+            mu, q = _adjoint_segment(seg, mu, q, *args, n0, L, pl.chunks)
     c2 = pl.c2
     return np.where(c2 != 0, acc / np.where(c2 != 0, c2 * c2, 1), 0)
 
