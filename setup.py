@@ -15,6 +15,10 @@ lic = licenses[cfg['license']]
 requirements = cfg.get('requirements', '').split()
 dev_requirements = cfg.get('dev_requirements', '').split()
 min_python = cfg['min_python']
+plugins = {}   # entry-point groups: 'group: name=module name=module' per line
+for line in cfg.get('entry_points', '').strip().splitlines():
+    group, _, entries = line.partition(':')
+    plugins[group.strip()] = entries.split()
 
 setuptools.setup(
     name=cfg['lib_name'],
@@ -41,6 +45,6 @@ setuptools.setup(
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     entry_points={'console_scripts': cfg.get('console_scripts', '').split(),
-                  'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
+                  'nbdev': [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"], **plugins},
     zip_safe=False,
 )

@@ -17,8 +17,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from .core import DescriptionError, _MISSING
 
 # %% auto #0
-__all__ = ['Invalid', 'Description', 'json_path', 'validate_nested', 'named', 'read_description', 'load_description',
-           'describe_fields']
+__all__ = ['MAX_NAME', 'RunName', 'Invalid', 'Description', 'json_path', 'path_parts', 'validate_nested', 'named', 'example_path',
+           'resolve_example', 'read_description', 'load_description', 'describe_fields', 'under', 'nested']
 
 # %% ../nbs/01_descriptions.ipynb #9f0ae64e
 class Invalid(ValueError):
@@ -49,6 +49,24 @@ def json_path(loc) -> str:
     for part in loc:
         out += f'[{part}]' if isinstance(part, int) else (f'.{part}' if str(part).isidentifier() else f'["{part}"]')
     return out
+
+def path_parts(path:str) -> tuple:
+    "A JSON path as a location tuple, the inverse of `json_path`: `$.a[0].b` → `('a', 0, 'b')`."
+    if not isinstance(path, str) or not path.startswith('$'): raise ValueError(f'not a JSON path: {path!r}')
+    parts, i = [], 1
+    while i < len(path):
+        if path[i] == '.':
+            j = i + 1
+            while j < len(path) and path[j] not in '.[': j += 1
+            parts.append(path[i + 1:j]); i = j
+        elif path.startswith('["', i):
+            j = path.index('"]', i + 2)
+            parts.append(path[i + 2:j]); i = j + 2
+        elif path[i] == '[':
+            j = path.index(']', i)
+            parts.append(int(path[i + 1:j])); i = j + 1
+        else: raise ValueError(f'not a JSON path: {path!r}')
+    return tuple(parts)
 
 _TYPE_WORDS = {'int': 'an integer', 'float': 'a number', 'string': 'a string', 'bool': 'true or false',
                'dict': 'an object {...}', 'list': 'a list [...]', 'tuple': 'a list [...]', 'model': 'an object {...}'}
@@ -107,8 +125,25 @@ def named(registry):
     return Annotated[str, AfterValidator(check)]
 
 # %% ../nbs/01_descriptions.ipynb #83f14a9e
+def example_path(name:str) -> Path:
+    "Path of a description shipped with geoinversion (`geoinversion/data/<name>.json`)."
+    from importlib import resources
+    p = Path(str(resources.files('geoinversion') / 'data' / f'{name}.json'))
+    if not p.is_file():
+        choices = sorted(q.stem for q in p.parent.glob('*.json'))
+        raise DescriptionError('no such example description', path='$', value=name, allowed=choices)
+    return p
+
+def resolve_example(src):
+    "A shipped example's path when `src` is a bare name (not JSON, not a path), else `src` unchanged."
+    if (isinstance(src, str) and src and not src.lstrip().startswith(('{', '[')) and not os.path.exists(src)
+            and '/' not in src and os.sep not in src and not src.endswith('.json')):
+        return example_path(src)
+    return src
+
 def read_description(src:str|os.PathLike|dict) -> tuple[dict, str|None]:
     "The dict held by `src` (a file path, a JSON string or a dict), and the file name (None if not a file)."
+    src = resolve_example(src)
     if isinstance(src, dict): return copy.deepcopy(src), None
     if isinstance(src, BaseModel): return src.model_dump(mode='json'), None
     if isinstance(src, str) and src.lstrip().startswith(('{', '[')):
@@ -154,3 +189,31 @@ def describe_fields(kind:type[BaseModel]) -> str:
         default = 'required' if f.is_required() else f'`{f.get_default(call_default_factory=True)!r}`'
         rows.append(f"| `{name}` | {t} | {default} | {f.description or ''} |")
     return "| field | type | default | meaning |\n|---|---|---|---|\n" + '\n'.join(rows)
+
+# %% ../nbs/01_descriptions.ipynb #cadf2e66
+def under(err:DescriptionError, # an error raised by a nested description (or a registry lookup)
+          *prefix) -> Invalid: # the location of the nested description in the outer one
+    "`err` as an `Invalid` placed at `prefix` + its own path, for a validator to raise."
+    where = f' (in {err.file})' if err.file else ''
+    return Invalid(err.message + where, value=err.value, allowed=err.allowed, subpath=tuple(prefix) + path_parts(err.path))
+
+def nested(loader, # a function that validates a description: path, JSON string, dict or example name -> object
+           src, # the nested description
+           *field): # where it sits in the outer description, e.g. 'dataset'
+    "The nested description loaded by `loader`; its errors become `Invalid` under `field`."
+    try: return loader(src)
+    except DescriptionError as e: raise under(e, *field) from None
+
+_NAME_CHARS = frozenset('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+=@')
+MAX_NAME = 100
+
+def _run_name(v:str) -> str:
+    if not v or len(v) > MAX_NAME:
+        raise Invalid(f'a name has 1 to {MAX_NAME} characters', value=v, allowed=f'1 to {MAX_NAME} of letters, digits, . _ - + = @')
+    bad = sorted(set(v) - _NAME_CHARS)
+    if bad or v.startswith('.'):
+        raise Invalid('a name is not a path: letters, digits and . _ - + = @ only, not starting with a dot',
+                      value=v, allowed='e.g. "mogi_cnn" (the run folder is made from it)')
+    return v
+
+RunName = Annotated[str, AfterValidator(_run_name)]

@@ -15,7 +15,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import keras
 from pydantic import BeforeValidator, Field, SerializeAsAny, field_validator, model_validator
 
-from .core import DescriptionError, Registry
+from .core import DescriptionError, Registry, keras_objects_ready
 from .descriptions import Description, Invalid, describe_fields, load_description, validate_nested
 
 # %% auto #0
@@ -482,8 +482,9 @@ def check_wiring(d:ModelDescription):
 
 # %% ../nbs/20_graph.ipynb #caab5dae
 def example_model_path(name:str='mogi_cnn') -> Path:
-    "Path of an example model description shipped with geoinversion (`geoinversion/data/model_<name>.json`)."
+    "Path of an example model description shipped with geoinversion (`geoinversion/data/model_<name>.json`; the full name works too)."
     p = Path(str(resources.files('geoinversion') / 'data' / f'model_{name}.json'))
+    if not p.is_file() and name.startswith('model_'): p = p.with_name(f'{name}.json')
     if not p.is_file():
         choices = sorted(q.stem[len('model_'):] for q in p.parent.glob('model_*.json'))
         raise DescriptionError('no such example model description', path='$', value=name, allowed=choices)
@@ -594,3 +595,6 @@ def graph_summary(description, input_shapes:dict|None=None) -> str:
             '| node | module | inputs | output shape | weights | settings |\n|---|---|---|---|---|---|\n')
     fmt = lambda s: '(' + ', '.join('None' if v is None else str(v) for v in s) + ')'
     return head + '\n'.join(f'| `{n}` | {m} | {i} | {fmt(s)} | {w:,} | {st} |' for n, m, i, s, w, st in rows)
+
+# %% ../nbs/20_graph.ipynb #1200df10
+keras_objects_ready(__name__)   # the last module of the group to finish importing loads the others

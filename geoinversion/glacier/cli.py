@@ -11,49 +11,67 @@ import sys
 from pathlib import Path
 
 from ..core import GeoinversionError
+from ..cli import config_option, out_option, renamed, required, scheduler_option
 
 # %% auto #0
-__all__ = ['register', 'main']
+__all__ = ['register']
 
 # %% ../../nbs/39_glacier.cli.ipynb #2d6ae71c
-def _dask(v): return None if v in (None, 'none') else v
+def _scheduler(args):
+    "The scheduler of `--scheduler`, or of the old `--dask` (where 'none' meant this process)."
+    old = getattr(args, 'dask', None)
+    if old is not None: return 'serial' if old == 'none' else old
+    return args.scheduler
 
 def _world(args):
     from geoinversion.glacier.world import make_world
+    required(args, '--out')
     out = make_world(args.out, seed=args.seed, massifs=tuple(args.massifs))
     print(f'world: {out} ({json.loads((out / "world.json").read_text())["glaciers"]} glaciers)')
 
+def _data(args): return args.data if args.data is not None else args.root
+
 def _dataset(args):
     from geoinversion.glacier.data import GlacierDataset, build_patches
-    table = build_patches(GlacierDataset(args.json_data, root=args.root, cache=args.cache), scheduler=_dask(args.dask), n_workers=args.n_workers)
+    table = build_patches(GlacierDataset(args.config, root=_data(args), cache=args.cache), scheduler=_scheduler(args), n_workers=args.n_workers)
     bad = table[table['error'].notna()]
     print(f'patches: {len(table) - len(bad)} entities cut and cached, {len(bad)} skipped')
     for e, row in bad.iterrows(): print(f'  skipped {e}: {row["error"]}')
 
 def _train(args):
-    from geoinversion.volcano.datasets import resolve_example
     from geoinversion.descriptions import read_description
     from geoinversion.glacier.train import train_ensemble
     from geoinversion.core import read_json
-    desc, _ = read_description(resolve_example(args.json_data))
+    out = args.out if args.out is not None else args.storage_path
+    if out is None: raise GeoinversionError('--out is required (the folder of the ensemble: one run folder per seed)')
+    desc, _ = read_description(args.config)
     if args.epochs is not None: desc['epochs'] = args.epochs
     if args.sample_stride is not None: desc['sample_stride'] = args.sample_stride
-    runs = train_ensemble(desc, args.storage_path, seeds=args.seeds, root=args.root, cache=args.cache, overwrite=args.overwrite,
+    runs = train_ensemble(desc, out, seeds=args.seeds, root=_data(args), cache=args.cache, overwrite=args.overwrite,
                           verbose=0 if args.quiet else 2)
     for r in runs:
         m = read_json(r / 'test_metrics.json')
         print(f'{r}: ' + ', '.join(f'{o} test MAE {v["mae"]:.3f}, RMSE {v["rmse"]:.3f}' for o, v in m.items()))
 
+def _members(args, desc):
+    "(folder of the runs, member names): from --run (an ensemble folder, or run folders), or the old --storage_path/--models."
+    from geoinversion.runs import run_status
+    if args.run:
+        if len(args.run) == 1 and run_status(args.run[0]) is None: return Path(args.run[0]), desc['models']
+        return Path('.'), [str(Path(r).resolve()) for r in args.run]
+    if args.storage_path is None: raise GeoinversionError('--run is required (the ensemble folder, or its run folders)')
+    return Path(args.storage_path), args.models or desc['models']
+
 def _draw(args):
-    from geoinversion.volcano.datasets import resolve_example
     from geoinversion.descriptions import read_description
     from geoinversion.glacier.draw import draw, evaluate_drawing
     from geoinversion.core import read_json
-    desc, _ = read_description(resolve_example(args.json_data))
-    if args.dask is not None: desc['scheduler'] = _dask(args.dask)
+    required(args, '--out')
+    desc, _ = read_description(args.config)
+    if args.scheduler is not None or args.dask is not None: desc['scheduler'] = _scheduler(args)
     if args.n_workers is not None: desc['n_workers'] = args.n_workers
-    if args.models: desc['models'] = args.models
-    out = draw(desc, args.storage_path, args.out, overwrite=args.overwrite)
+    folder, desc['models'] = _members(args, desc)
+    out = draw(desc, folder, args.out, overwrite=args.overwrite)
     s = read_json(out / 'run.json')['summary']
     print(f"drawing: {out}: {s['drawn']} entities drawn, {s['skipped']} skipped, {s['pixels']} pixels in {s['seconds']:.1f} s "
           f"({s['pixels'] / max(s['seconds'], 1e-9):.0f} pixels/s), profiles: {', '.join(s['profiles']) or 'none'}")
@@ -66,17 +84,17 @@ def _pipeline(args):
     from geoinversion.glacier.data import GlacierDataset, build_patches
     from geoinversion.glacier.train import train_ensemble
     from geoinversion.glacier.draw import draw, evaluate_drawing
-    from geoinversion.volcano.datasets import resolve_example
     from geoinversion.descriptions import read_description
-    out = Path(args.out)
+    required(args, '--out')
+    out, scheduler = Path(args.out), _scheduler(args)
     world = make_world(out / 'world', seed=args.seed, massifs=tuple(args.massifs))
-    build_patches(GlacierDataset('glacier_dataset', root=world), scheduler=_dask(args.dask), n_workers=args.n_workers)
-    t, _ = read_description(resolve_example(args.training))
+    build_patches(GlacierDataset('glacier_dataset', root=world), scheduler=scheduler, n_workers=args.n_workers)
+    t, _ = read_description(args.config)
     t.update(epochs=args.epochs, seeds_number=args.seeds_number)
     train_ensemble(t, out / 'runs', root=world, verbose=0)
-    d, _ = read_description(resolve_example('glacier_draw'))
+    d, _ = read_description('glacier_draw')
     ds = GlacierDataset('glacier_dataset', root=world)
-    d.update(scheduler=_dask(args.dask), n_workers=args.n_workers, models=[t.get('name', 'glacier')],
+    d.update(scheduler=scheduler, n_workers=args.n_workers, models=[t.get('name', 'glacier')],
              features=ds.ids('validation') + ds.ids('test'))   # validation glaciers: to fit the std scale
     drawing = draw(d, out / 'runs', out / 'draw', overwrite=True)
     ev = evaluate_drawing(drawing)
@@ -85,45 +103,45 @@ def _pipeline(args):
 def register(sub):
     "Add the glacier commands to the `geoinversion` subparsers `sub`."
     p = sub.add_parser('glacier-world', help='generate a synthetic glacier world (GeoTIFFs, shapefiles)')
-    p.add_argument('--out', required=True, help='folder to write'); p.add_argument('--seed', type=int, default=0)
+    out_option(p, what='the folder of the world to write'); p.add_argument('--seed', type=int, default=0)
     p.add_argument('--massifs', type=int, nargs=2, default=[2, 1], help='massifs along x and y (6 glaciers each)')
     p.set_defaults(handler=_world)
     p = sub.add_parser('glacier-dataset', help="cut and cache every entity's raster patches")
-    p.add_argument('--json_data', default='glacier_dataset', help='glacier dataset description (file or shipped example name)')
-    p.add_argument('--root', default=None, help='data folder of relative file names'); p.add_argument('--cache', default=None)
-    p.add_argument('--dask', default='none', help="'none' (here), 'local' (LocalCluster) or a scheduler address")
-    p.add_argument('--n_workers', type=int, default=2)
+    config_option(p, default='glacier_dataset', what='glacier dataset description')
+    p.add_argument('--data', default=None, help='the data folder (a world) of relative file names')
+    renamed(p, '--root', '--data'); p.add_argument('--cache', default=None, help='patch cache (default: <data>/patches/<dataset_name>)')
+    scheduler_option(p, default='serial'); p.add_argument('--n_workers', type=int, default=2, help='workers of a LocalCluster')
     p.set_defaults(handler=_dataset)
     p = sub.add_parser('glacier-train', help='train (or resume) the ensemble: one run folder per seed')
-    p.add_argument('--json_data', default='glacier_train', help='glacier training description (file or shipped example name)')
-    p.add_argument('--root', default=None, help='data folder of the dataset'); p.add_argument('--cache', default=None)
-    p.add_argument('--storage_path', required=True); p.add_argument('--seeds', type=int, nargs='+', default=None)
-    p.add_argument('--epochs', type=int, default=None, help='override the description'); p.add_argument('--sample_stride', type=int, default=None)
-    p.add_argument('--overwrite', action='store_true'); p.add_argument('--quiet', action='store_true')
+    config_option(p, default='glacier_train', what='glacier training description')
+    p.add_argument('--data', default=None, help='the data folder (a world) of the dataset'); renamed(p, '--root', '--data')
+    p.add_argument('--cache', default=None, help='patch cache (default: <data>/patches/<dataset_name>)')
+    out_option(p, what='the folder of the ensemble (run folders <name>_seed<seed>)'); renamed(p, '--storage_path', '--out')
+    p.add_argument('--seeds', type=int, nargs='+', default=None, help='seeds to train (default: 0 .. seeds_number - 1)')
+    p.add_argument('--epochs', type=int, default=None, help='override the description')
+    p.add_argument('--sample_stride', type=int, default=None, help='override the description')
+    p.add_argument('--overwrite', action='store_true', help='retrain finished members'); p.add_argument('--quiet', action='store_true', help='no per-epoch progress')
     p.set_defaults(handler=_train)
     p = sub.add_parser('glacier-draw', help='draw ensemble mean/std GeoTIFFs and profiles of chosen entities')
-    p.add_argument('--json_data', default='glacier_draw', help='drawing description (file or shipped example name)')
-    p.add_argument('--storage_path', required=True, help='folder of the training runs'); p.add_argument('--out', required=True)
-    p.add_argument('--models', nargs='+', default=None, help='override the description: run folders or training names')
-    p.add_argument('--dask', default=None, help="override the description: 'none', 'local' or a scheduler address")
-    p.add_argument('--n_workers', type=int, default=None); p.add_argument('--overwrite', action='store_true')
+    config_option(p, default='glacier_draw', what='drawing description')
+    p.add_argument('--run', nargs='+', default=None, help="the ensemble's folder (members: the description's `models`), or run folders")
+    renamed(p, '--storage_path', '--run <ensemble folder>'); renamed(p, '--models', '--run RUN [RUN ...]', nargs='+')
+    out_option(p, what="the drawing's run folder")
+    p.add_argument('--scheduler', default=None, help="override the description: 'serial', 'local', an address, or a dask-jobqueue JSON")
+    renamed(p, '--dask', '--scheduler')
+    p.add_argument('--n_workers', type=int, default=None, help='workers of a LocalCluster'); p.add_argument('--overwrite', action='store_true')
     p.add_argument('--evaluate', action='store_true', help='also evaluate on the drawn test entities')
     p.set_defaults(handler=_draw)
     p = sub.add_parser('glacier-pipeline', help='world, patches, ensemble, drawing and evaluation in one go')
-    p.add_argument('--out', required=True); p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--massifs', type=int, nargs=2, default=[3, 3]); p.add_argument('--training', default='glacier_train')
-    p.add_argument('--epochs', type=int, default=20); p.add_argument('--seeds_number', type=int, default=3)
-    p.add_argument('--dask', default='local'); p.add_argument('--n_workers', type=int, default=2)
+    out_option(p, what='the folder of the world, runs and drawing'); p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--massifs', type=int, nargs=2, default=[3, 3], help='massifs along x and y (6 glaciers each)')
+    config_option(p, default='glacier_train', what='glacier training description', old=('--training',))
+    p.add_argument('--epochs', type=int, default=20); p.add_argument('--seeds_number', type=int, default=3, help='members of the ensemble')
+    scheduler_option(p, default='local'); p.add_argument('--n_workers', type=int, default=2, help='workers of a LocalCluster')
     p.set_defaults(handler=_pipeline)
+    return sub
 
-def main(argv=None) -> int:
-    "Run the glacier commands alone (`python -m geoinversion.glacier.cli ...`), as `geoinversion` would."
-    p = argparse.ArgumentParser(prog='geoinversion')
-    register(p.add_subparsers(dest='command', required=True))
-    args = p.parse_args(argv)
-    try: return args.handler(args) or 0
-    except GeoinversionError as e:
-        print(f'error: {e}', file=sys.stderr); return 2
 
-if __name__ == '__main__' and not hasattr(sys, 'ps1') and 'ipykernel' not in sys.modules:
+if __name__ == '__main__' and 'IPython' not in sys.modules:   # `python -m geoinversion.glacier.cli ...` is `geoinversion ...`
+    from geoinversion.cli import main
     sys.exit(main())

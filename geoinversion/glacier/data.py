@@ -16,8 +16,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..core import DescriptionError, GeoinversionError, read_json, write_json
-from ..descriptions import Description, Invalid, describe_fields, load_description, read_description
-from ..volcano.datasets import resolve_example
+from ..descriptions import Description, Invalid, describe_fields, load_description, read_description, resolve_example
+from ..parallel import execute_entity_task
 
 log = logging.getLogger('geoinversion.glacier')
 import warnings
@@ -25,8 +25,8 @@ warnings.filterwarnings('ignore', message='angle from rectified to skew grid')  
 
 # %% auto #0
 __all__ = ['log', 'SPLITS', 'RasterSpec', 'GlacierDatasetDescription', 'load_glacier_dataset', 'PatchError', 'RasterError',
-           'open_raster', 'aligned_grid', 'cut_patch', 'window_indices', 'windows', 'GlacierDataset', 'start_client',
-           'execute_entity_task', 'build_patches', 'window_pixels', 'entity_centres', 'sample_entity']
+           'open_raster', 'aligned_grid', 'cut_patch', 'window_indices', 'windows', 'GlacierDataset', 'build_patches',
+           'window_pixels', 'entity_centres', 'sample_entity']
 
 # %% ../../nbs/31_glacier.data.ipynb #d76c2d02
 SPLITS = ('train', 'validation', 'test')
@@ -77,7 +77,7 @@ class GlacierDatasetDescription(Description):
 
 def load_glacier_dataset(src) -> GlacierDatasetDescription:
     "Validate a glacier dataset description (path, JSON string, dict, or a shipped example's name)."
-    return load_description(resolve_example(src), GlacierDatasetDescription)
+    return load_description(src, GlacierDatasetDescription)
 
 # %% ../../nbs/31_glacier.data.ipynb #edb935f3
 class PatchError(GeoinversionError):
@@ -240,54 +240,14 @@ class GlacierDataset:
         return rasterize([(self.entities().geometry[entity], 1)], out_shape=da.shape, transform=da.rio.transform()).astype(bool)
 
 # %% ../../nbs/31_glacier.data.ipynb #91c21ae2
-def _guarded(task, entity, *args, **kwargs):
-    "Run one entity task; never raises: (result, error)."
-    try: return task(entity, *args, **kwargs), None
-    except Exception as e:
-        return None, f'{type(e).__name__}: {e}'
-
-def start_client(scheduler:str|None='local', # 'local': an embedded LocalCluster; else a scheduler address
-                 n_workers:int=2): # workers of the LocalCluster (one thread each, separate processes)
-    "A Dask client (and its cluster, or None when connecting to an address)."
-    from dask.distributed import Client, LocalCluster
-    if scheduler in (None, 'local'):
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster), cluster
-    return Client(scheduler), None
-
-def execute_entity_task(task, # a module-level function task(entity, *args, **kwargs)
-                        entities, # entity ids
-                        *args,
-                        scheduler:str|None=None, # None: here, one after the other; 'local' or an address: Dask
-                        n_workers:int=2, # workers of an embedded LocalCluster
-                        client=None, # an existing Dask client (overrides `scheduler`)
-                        **kwargs) -> dict:
-    "{entity: (result, error)} for every entity; errors are logged, never raised."
-    entities = list(entities)
-    if client is None and scheduler is None:
-        results = [_guarded(task, e, *args, **kwargs) for e in entities]
-    else:
-        own = client is None
-        if own: client, cluster = start_client(scheduler, n_workers)
-        try:
-            futures = [client.submit(_guarded, task, e, *args, pure=False, **kwargs) for e in entities]
-            results = client.gather(futures)
-        finally:
-            if own:
-                client.close()
-                if cluster is not None: cluster.close()
-    out = dict(zip(entities, results))
-    for e, (_, err) in out.items():
-        if err: log.warning('entity %s skipped: %s', e, err)
-    return out
-
 def _cache_patches(entity, dataset):
     "Entity task: cut and cache the entity's patches; returns their shapes."
     return {k: tuple(v.shape) for k, v in dataset.patches(entity).items()}
 
 def build_patches(dataset:GlacierDataset, # the dataset
                   entities=None, # ids (default: all)
-                  scheduler:str|None=None, n_workers:int=2):
+                  scheduler='serial', # see `parallel.client`: 'serial' here, None an embedded LocalCluster, an address, ...
+                  n_workers:int=2):
     "Cut and cache every entity's patches; a table (pandas) of entities with their split and error (None if fine)."
     import pandas as pd
     dataset.check_rasters()

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, model_validator
 
-from ..core import DescriptionError, GeoinversionError, atomic_write, finish_run, read_json, run_status, start_run, write_json
+from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
 from ..descriptions import Description, Invalid, describe_fields, load_description
-from ..volcano.datasets import resolve_example
-from .data import SPLITS, GlacierDataset, PatchError, log, open_raster, start_client, window_pixels, windows
+from ..parallel import Scheduler, client as dask_client
+from ..runs import finish_run, run_status, start_run
+from .data import SPLITS, GlacierDataset, PatchError, log, open_raster, window_pixels, windows
 from .train import ensemble_runs, normalize_inputs
 from .world import _write_tif, plastic_thickness
 
@@ -50,7 +51,7 @@ class DrawingDescription(Description):
     models: list[str] = Field(description='run folders, or training names (all their finished seeds), relative to the storage folder')
     tile_size: int = Field(32, gt=0, description='tile side in output pixels (one tile = one Dask task)')
     batch_size: int = Field(512, gt=0, description='windows per network call')
-    scheduler: str|None = Field('local', description='"local" (embedded LocalCluster), a scheduler address, or null (this process)')
+    scheduler: Scheduler = Field('local', description='null or "local" (an embedded LocalCluster), "serial" (this process), a scheduler address, or a dask-jobqueue description')
     n_workers: int = Field(2, gt=0, description='workers of the embedded LocalCluster')
 
     @model_validator(mode='after')
@@ -62,7 +63,7 @@ class DrawingDescription(Description):
 
 def load_drawing(src) -> DrawingDescription:
     "Validate a drawing description (path, JSON string, dict, or a shipped example's name)."
-    return load_description(resolve_example(src), DrawingDescription)
+    return load_description(src, DrawingDescription)
 
 # %% ../../nbs/33_glacier.draw.ipynb #fadc76d1
 _MODELS = {}
@@ -81,19 +82,22 @@ def _pin_threads():
     except RuntimeError: pass   # TensorFlow already running in this process: keep its threads
 
 def member(run) -> tuple:
-    "(predict function, normalization) of a run folder, loaded once per process."
-    run = str(Path(run).resolve())
-    if run not in _MODELS:
+    "(predict function, normalization) of a run folder, loaded once per process (again if its model file changed)."
+    f = Path(run).resolve() / 'model.keras'
+    if not f.is_file(): raise GeoinversionError(f'{run}: no model.keras (not a finished glacier training run)')
+    st = f.stat()
+    key = (str(f), st.st_mtime_ns, st.st_size)   # a retrained run writes a new file: a new key
+    if key not in _MODELS:
         _pin_threads()
         import keras, tensorflow as tf
-        import geoinversion.training  # noqa: F401  (registers the masked losses and metrics)
+        for old in [k for k in _MODELS if k[0] == key[0]]: del _MODELS[old]
         net = keras.models.load_model(Path(run) / 'model.keras', compile=False)
         shapes = read_json(Path(run) / 'description.json')['shapes']
         spec = [{k: tf.TensorSpec([None, *v], tf.float32) for k, v in shapes.items()}]
         def call(x): return net(x, training=False)
         fn = tf.function(call, input_signature=spec, autograph=False)   # any batch size, traced once
-        _MODELS[run] = (fn, read_json(Path(run) / 'normalization.json'), net)
-    return _MODELS[run][:2]
+        _MODELS[key] = (fn, read_json(Path(run) / 'normalization.json'), net)
+    return _MODELS[key][:2]
 
 def predict_windows(X:dict, # raw input windows {input: (n, ...)}
                     runs:list, # run folders
@@ -202,22 +206,20 @@ def draw(description, # drawing description (path, JSON string, dict, shipped ex
     dataset = GlacierDataset(setup['dataset'], root=setup['root'], cache=setup['cache'])
     entities = _features(d, dataset)
     out = start_run(out, 'draw', {'drawing': d.model_dump(mode='json'), 'members': [str(r) for r in runs], 'training': setup}, overwrite=overwrite)
-    own = client is None and d.scheduler is not None
-    if own: client, cluster = start_client(d.scheduler, d.n_workers)
     t0, rows, pixels = time.time(), [], 0
-    try:
+    with dask_client(client if client is not None else d.scheduler, d.n_workers) as client:
         jobs = {}
         for e in entities:
             try:
                 grid, mask, tl = _prepare(e, dataset, output, t['area_size'], d.tile_size)
                 args = [(str(dataset.cache / e), inputs, t['area_size'], grid.x.values[c], grid.y.values[r], [str(x) for x in runs], output, d.batch_size) for r, c in tl]
-                futures = [client.submit(draw_tile, *a, pure=False) for a in args] if client is not None else None
+                futures = [client.submit(draw_tile, *a, pure=False) for a in args]
                 jobs[e] = (grid, mask, tl, futures, args)
             except Exception as err:
                 rows.append({'id': e, 'error': f'{type(err).__name__}: {err}', 'pixels': 0}); log.warning('entity %s skipped: %s', e, err)
         for e, (grid, mask, tl, futures, args) in jobs.items():
             try:
-                parts = client.gather(futures) if futures is not None else [draw_tile(*a) for a in args]
+                parts = client.gather(futures)
                 preds = np.full((len(runs),) + mask.shape, np.nan, 'float32')
                 for (r, c), p in zip(tl, parts): preds[:, r, c] = p
                 mean = preds.mean(0)
@@ -229,10 +231,6 @@ def draw(description, # drawing description (path, JSON string, dict, shipped ex
                 rows.append({'id': e, 'error': None, 'pixels': int(mask.sum())}); pixels += int(mask.sum())
             except Exception as err:
                 rows.append({'id': e, 'error': f'{type(err).__name__}: {err}', 'pixels': 0}); log.warning('entity %s skipped: %s', e, err)
-    finally:
-        if own:
-            client.close()
-            if cluster is not None: cluster.close()
     seconds = time.time() - t0
     table = pd.DataFrame(rows).set_index('id').reindex(entities)
     atomic_write(out / 'entities.csv', table.to_csv())

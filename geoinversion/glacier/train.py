@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ..core import DescriptionError, GeoinversionError, Registry, read_json, run_status
-from ..descriptions import named, Description, Invalid, describe_fields, load_description
+from ..core import DescriptionError, GeoinversionError, Registry, read_json, write_json
+from ..descriptions import named, nested, Description, Invalid, RunName, describe_fields, load_description
 from ..graph import ActivationName, build_model, load_model_description
-from ..training import _nested, callbacks, losses, metrics, optimizers, train, set_seed
-from ..volcano.datasets import resolve_example
-from .data import (SPLITS, GlacierDataset, GlacierDatasetDescription, execute_entity_task, load_glacier_dataset,
+from ..parallel import execute_entity_task
+from ..runs import run_status
+from ..training import Experiment, callbacks, losses, metrics, optimizers, regression_scores, train
+from .data import (SPLITS, GlacierDataset, GlacierDatasetDescription, load_glacier_dataset,
                                        log, sample_entity, window_pixels)
 
 # %% auto #0
@@ -52,7 +53,7 @@ class GlacierModelDescription(Description):
 
 def load_glacier_model(src) -> GlacierModelDescription:
     "Validate a glacier model description (path, JSON string, dict, or a shipped example's name)."
-    return load_description(resolve_example(src), GlacierModelDescription)
+    return load_description(src, GlacierModelDescription)
 
 @architectures.register('resnet')
 def _resnet(m:MainSpec) -> list:
@@ -118,7 +119,7 @@ class Variable(Description):
 
 class GlacierTrainingDescription(Description):
     "An ensemble of glacier networks."
-    name: str = Field('glacier', description='name of the runs (folders <name>_seed<seed>)')
+    name: RunName = Field('glacier', description='name of the runs (folders <name>_seed<seed>)')
     dataset: str|dict = Field(description='glacier dataset description: file, shipped example name, or inline')
     model: str|dict = Field(description='glacier model description: file, shipped example name, or inline')
     inputs: list[Variable] = Field(min_length=1, description='network inputs')
@@ -139,8 +140,8 @@ class GlacierTrainingDescription(Description):
 
     @model_validator(mode='after')
     def _consistent(self):
-        ds = _nested(load_glacier_dataset, self.dataset, 'dataset')
-        md = _nested(load_glacier_model, self.model, 'model')
+        ds = nested(load_glacier_dataset, self.dataset, 'dataset')
+        md = nested(load_glacier_model, self.model, 'model')
         rasters = {r.name: r for r in ds.rasters}
         for section in ('inputs', 'outputs'):
             declared = getattr(md, section)
@@ -178,17 +179,18 @@ class GlacierTrainingDescription(Description):
 
 def load_glacier_training(src) -> GlacierTrainingDescription:
     "Validate a glacier training description (path, JSON string, dict, or a shipped example's name)."
-    return load_description(resolve_example(src), GlacierTrainingDescription)
+    return load_description(src, GlacierTrainingDescription)
 
 # %% ../../nbs/32_glacier.train.ipynb #e09a0442
-class GlacierExperiment:
-    "The parts of a glacier training run."
+class GlacierExperiment(Experiment):
+    "The parts of a glacier training run, for the shared runner."
     def __init__(self, description, # training description (path, JSON string, dict, shipped example name)
                  root=None, # the data folder (default: the dataset description's)
                  cache=None): # patch cache (default: <root>/patches/<dataset_name>)
         self.description = t = load_glacier_training(description)
-        self.dataset = GlacierDataset(resolve_example(t.dataset), root=root, cache=cache)
-        self.model = load_glacier_model(resolve_example(t.model))
+        self.dataset = GlacierDataset(t.dataset, root=root, cache=cache)
+        self.model = load_glacier_model(t.model)
+        self.name, self.epochs, self.criterion = t.name, t.epochs, t.criterion
         self.inputs = [(v.name, v.resolution, v.scalar) for v in t.inputs]
         self.outputs_spec = [(v.name, v.resolution, v.scalar) for v in t.outputs]
         self.outputs = [v.name for v in t.outputs]
@@ -205,7 +207,8 @@ class GlacierExperiment:
             t = self.description
             self._samples = {}
             for s in SPLITS:
-                res = execute_entity_task(sample_entity, self.dataset.ids(s), self.dataset, self.inputs, self.outputs_spec, t.area_size, t.sample_stride)
+                res = execute_entity_task(sample_entity, self.dataset.ids(s), self.dataset, self.inputs, self.outputs_spec, t.area_size, t.sample_stride,
+                                          scheduler='serial')
                 ok = [r for r, err in res.values() if err is None]
                 if not ok: raise GeoinversionError(f'no {s} samples: no {s} entity could be sampled ({len(res)} entities in the split)')
                 self._samples[s] = ({k: np.concatenate([r[0][k] for r in ok]) for k in ok[0][0]},
@@ -230,9 +233,7 @@ class GlacierExperiment:
     def steps(self) -> int: return max(1, len(self.samples('train')[1][self.outputs[0]]) // self.description.batch_size)
 
     def build(self, seed:int=0):
-        "The compiled network (weights from the seed)."
-        import keras
-        set_seed(seed, deterministic_ops=True)
+        "The compiled network."
         net = build_model(self.graph)
         t = self.description
         net.compile(optimizer=optimizers[t.optimizer_name](t.learning_rate),
@@ -262,6 +263,12 @@ class GlacierExperiment:
                 'root': str(Path(self.dataset.root).resolve()), 'cache': str(Path(self.dataset.cache).resolve()),
                 'shapes': {k: list(v) for k, v in self.shapes.items()}}
 
+    def prepare(self, run): write_json(Path(run) / 'normalization.json', self.normalization)
+    def callbacks(self, run) -> list: return [callbacks[c](self.description) for c in self.description.additional_callbacks]
+    def evaluate(self, net, run, seed:int) -> dict:
+        "Errors on the test glaciers' samples, in metres of ice."
+        return regression_scores(net, self.stream('test', seed), self.outputs, self.denormalize)
+
 def normalize_inputs(X:dict, # {input: raw array}
                      normalization:dict) -> dict: # a run's normalization (its `inputs` entry is used)
     "Standardised inputs with NaN replaced by 0 (float32)."
@@ -269,14 +276,14 @@ def normalize_inputs(X:dict, # {input: raw array}
     return {k: np.nan_to_num((v - n[k]['mean']) / n[k]['std'], nan=0.0).astype('float32') for k, v in X.items()}
 
 # %% ../../nbs/32_glacier.train.ipynb #a735219a
-def ensemble_runs(storage_path, # the runs' folder
+def ensemble_runs(folder, # the ensemble's folder
                   name:str) -> list[Path]: # the training name
-    "The finished run folders `<name>_seed*` in `storage_path`, by seed."
-    runs = [p for p in Path(storage_path).glob(f'{name}_seed*') if run_status(p) == 'finished' and p.name[len(name) + 5:].isdigit()]
+    "The finished run folders `<name>_seed*` in `folder`, by seed."
+    runs = [p for p in Path(folder).glob(f'{name}_seed*') if run_status(p) == 'finished' and p.name[len(name) + 5:].isdigit()]
     return sorted(runs, key=lambda p: int(p.name[len(name) + 5:]))
 
 def train_ensemble(description, # glacier training description (path, JSON string, dict, shipped example name)
-                   storage_path, # folder of the run folders
+                   out, # the ensemble's folder: one run folder `<name>_seed<seed>` per member
                    seeds=None, # seeds to train (default: range(seeds_number))
                    root=None, # data folder (default: the dataset description's)
                    cache=None, # patch cache (default: <root>/patches/<dataset_name>)
@@ -287,8 +294,8 @@ def train_ensemble(description, # glacier training description (path, JSON strin
     t = exp.description
     runs = []
     for seed in (range(t.seeds_number) if seeds is None else seeds):
-        run = Path(storage_path) / f'{t.name}_seed{seed}'
+        run = Path(out) / f'{t.name}_seed{seed}'
         if run_status(run) == 'finished' and not overwrite: log.info('%s: finished, kept', run)
-        else: run = train(exp, seed, storage_path, overwrite=overwrite, verbose=verbose)
+        else: train(exp, seed, run, overwrite=overwrite, verbose=verbose)
         runs.append(run)
     return runs

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..core import GeoinversionError
+from ..cli import config_option, out_folder, out_option, renamed, required
 
 # %% auto #0
 __all__ = ['register', 'main']
@@ -25,8 +26,12 @@ def _archive(a):
     print(f"{len(out['bulletin'])} events: " + ', '.join(f'{k} {v}' for k, v in out['bulletin']['kind'].value_counts().items()))
 
 def _train(a):
-    from geoinversion.seismic.models import train_gbf
-    run = train_gbf(a.training, a.seed, a.storage_path, overwrite=a.overwrite, verbose=0 if a.quiet else 2)
+    from geoinversion.descriptions import read_description
+    from geoinversion.seismic.models import load_gbf_description, train_gbf
+    desc, _ = read_description(a.config)
+    if a.epochs is not None: desc['epochs'] = a.epochs
+    t = load_gbf_description(desc)
+    run = train_gbf(t, a.seed, out_folder(a, t.name, a.seed), overwrite=a.overwrite, verbose=0 if a.quiet else 2)
     m = json.loads((run / 'test_metrics.json').read_text())
     print(f"{run}: detector accuracy {m['detector_accuracy']:.4f}, classifier accuracy {m['classifier_accuracy']:.4f} "
           f"on {m['n']} held-out windows ({m['n_events']} events)")
@@ -45,23 +50,30 @@ def _analyse(a):
 def _classifier(a):
     from geoinversion.seismic.live import LiveClassifier
     if a.inventory and not Path(a.inventory).is_file(): raise GeoinversionError(f'{a.inventory}: no such StationXML file')
-    return LiveClassifier.from_run(a.model, a.inventory or None, step=a.step, vote_seconds=a.vote_seconds, threshold=a.threshold,
+    if a.run is None: a.run = a.model
+    required(a, '--run')
+    return LiveClassifier.from_run(a.run, a.inventory or None, step=a.step, vote_seconds=a.vote_seconds, threshold=a.threshold,
                                    chunk_seconds=a.chunk_seconds, trigger_on=a.trigger_on)
 
+def _inputs(a) -> list:
+    "The waveform inputs: --data, or the old --source / --mseed."
+    return a.data or ([a.source] if a.source else []) or a.mseed or []
+
 def _source(a, live):
-    "The client of --source, or (--mseed) a Stream client after checking that the files hold an array."
+    "The client of --data: an SDS folder or FDSN address, or a Stream client of miniSEED files (checked to hold an array)."
     from geoinversion.seismic.live import open_client, check_array
     from geoinversion.seismic.array import StreamClient
-    if a.mseed:
+    data = _inputs(a)
+    if not data: raise GeoinversionError('give --data (an SDS folder, an FDSN address, or miniSEED files)')
+    if len(data) > 1 or Path(data[0]).is_file():
         import obspy
         st = obspy.Stream()
-        for f in a.mseed:
+        for f in data:
             try: st += obspy.read(f)
             except Exception as e: raise GeoinversionError(f'{f}: not a readable waveform file ({type(e).__name__}: {e})') from None
         check_array(st)
         return StreamClient(st)
-    if not a.source: raise GeoinversionError('give --source (an SDS folder or an FDSN address) or --mseed files')
-    return open_client(a.source)
+    return open_client(data[0])
 
 def _interval(a):
     from geoinversion.seismic.live import parse_interval
@@ -75,7 +87,7 @@ def _live(a):
     t0, t1 = _interval(a)
     res = run_live(live, client, t0, t1, a.out, events=read_bulletin(a.bulletin) if a.bulletin else None,
                    gif=not a.no_gif, overwrite=a.overwrite, bulletin_path=a.bulletin,
-                   source=f'miniSEED files {a.mseed}' if a.mseed else None)
+                   source=f'miniSEED files {_inputs(a)}' if len(_inputs(a)) > 1 or Path(_inputs(a)[0]).is_file() else None)
     k = res.events['label'].value_counts().to_dict() if len(res.events) else {}
     print(f'{a.out}: {len(res.windows)} windows, events {k or "none"}, {len(res.notes)} notes (notes.txt)')
 
@@ -89,15 +101,16 @@ def _interactive(a):
     print(f'{sum(r is not None for r in res)} interval(s) classified, {sum(r is None for r in res)} skipped')
 
 def _live_options(p, interactive=False):
-    p.add_argument('--model', required=True, help='a finished gbf-train run folder')
-    p.add_argument('--source', default=None, help='SDS archive folder or FDSN base URL (http://...)')
-    p.add_argument('--mseed', nargs='+', default=None, help='waveform files instead of --source (must hold an array)')
+    p.add_argument('--run', default=None, help='a finished gbf-train run folder (required)')
+    renamed(p, '--model', '--run')
+    p.add_argument('--data', nargs='+', default=None, help='an SDS archive folder, an FDSN base URL (http://...), or miniSEED files holding the array')
+    renamed(p, '--source', '--data'); renamed(p, '--mseed', '--data FILE [FILE ...]', nargs='+')
     p.add_argument('--inventory', default=None, help='StationXML of the array (default: the shipped ARCES-like array)')
     p.add_argument('--bulletin', default=None, help='CSV of events (p_time, back_azimuth) to classify; default: STA/LTA trigger + FK')
     if not interactive:
         p.add_argument('--start', required=True, help='ISO start time'); p.add_argument('--end', default=None, help='ISO end time')
         p.add_argument('--duration', type=float, default=None, help='seconds (instead of --end)')
-    p.add_argument('--out', required=True, help='run folder (gbf-interactive: folder of run folders)')
+    out_option(p, what='the run folder to write (gbf-interactive: the folder of its run folders)')
     p.add_argument('--step', type=float, default=5.0, help='seconds between windows (default 5)')
     p.add_argument('--vote_seconds', type=float, default=10.0, help='windows within this of an event vote (default 10)')
     p.add_argument('--threshold', type=float, default=0.5, help='probability threshold of both heads, in [0, 1] (default 0.5)')
@@ -110,7 +123,7 @@ def _live_options(p, interactive=False):
 def register(sub):
     "Add the GBF commands to the `geoinversion` subparsers `sub`."
     p = sub.add_parser('gbf-archive', help='write a synthetic array archive (SDS miniSEED, StationXML, bulletin CSV and QuakeML)')
-    p.add_argument('--out', required=True, help='archive root'); p.add_argument('--events', type=int, default=20)
+    out_option(p, what='the archive folder to write'); p.add_argument('--events', type=int, default=20)
     p.add_argument('--seed', type=int, default=0); p.add_argument('--start', default='2024-01-01T00:00:00')
     p.add_argument('--duration', type=float, default=6 * 3600.0, help='seconds (default 6 h)')
     p.add_argument('--explosion_fraction', type=float, default=0.3, help='share of explosions (default 0.3)')
@@ -118,17 +131,19 @@ def register(sub):
     p.add_argument('--overwrite', action='store_true', help='regenerate an existing archive')
     p.set_defaults(handler=_archive)
     p = sub.add_parser('gbf-train', help='train (or resume) a GBF detector/classifier run')
-    p.add_argument('--json_data', '--training', dest='training', default='gbf_small',
-                   help='GBF training description: JSON file or shipped example (gbf_tiny, gbf_small; default gbf_small)')
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--storage_path', required=True)
-    p.add_argument('--overwrite', action='store_true'); p.add_argument('--quiet', action='store_true')
+    config_option(p, default='gbf_small', what='GBF training description (shipped: gbf_tiny, gbf_small)', old=('--json_data', '--training'))
+    p.add_argument('--seed', type=int, default=0)
+    out_option(p, what='the run folder to write (synthetic windows are cached beside it, in ../windows)')
+    renamed(p, '--storage_path', '--out <folder>/<name>_seed<seed> (the run folder itself)')
+    p.add_argument('--epochs', type=int, default=None, help='override the description')
+    p.add_argument('--overwrite', action='store_true', help='replace a finished run'); p.add_argument('--quiet', action='store_true', help='no per-epoch progress')
     p.set_defaults(handler=_train)
     p = sub.add_parser('gbf-evaluate', help="score a run's network on freshly generated held-out windows")
-    p.add_argument('--run', required=True); p.add_argument('--windows', type=int, default=1000)
+    p.add_argument('--run', required=True, help='a finished gbf-train run folder'); p.add_argument('--windows', type=int, default=1000)
     p.add_argument('--data_seed', type=int, default=1, help='generator seed of the held-out windows (not the run\'s)')
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser('gbf-analyse', help='confusion matrix, precision-recall, accuracy by distance/SNR and embeddings of a run')
-    p.add_argument('--run', required=True); p.add_argument('--method', default='pca', choices=['pca', 'tsne'])
+    p.add_argument('--run', required=True, help='a finished gbf-train run folder'); p.add_argument('--method', default='pca', choices=['pca', 'tsne'])
     p.set_defaults(handler=_analyse)
     p = sub.add_parser('gbf-live', help='classify an interval from an SDS archive or an FDSN server')
     _live_options(p); p.set_defaults(handler=_live)
@@ -137,14 +152,10 @@ def register(sub):
     return sub
 
 def main(argv=None) -> int:
-    "Run one GBF command on its own (`python -m geoinversion.seismic.cli ...`); errors give status 2 and a message."
-    parser = argparse.ArgumentParser(prog='python -m geoinversion.seismic.cli')
-    register(parser.add_subparsers(dest='command', required=True))
-    a = parser.parse_args(argv)
+    "`python -m geoinversion.seismic.cli ...` is `geoinversion ...`."
+    from geoinversion.cli import main as house
     logging.basicConfig(level=logging.WARNING, format='%(levelname)s %(message)s')
-    try: return a.handler(a) or 0
-    except GeoinversionError as e:
-        print(f'error: {e}', file=sys.stderr); return 2
+    return house(argv)
 
 # %% ../../nbs/49_seismic.cli.ipynb #633058a1
 if __name__ == '__main__' and 'IPython' not in sys.modules:   # run as a module, not inside a notebook

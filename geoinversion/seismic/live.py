@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..core import GeoinversionError, atomic_write, finish_run, start_run, write_json
+from ..core import GeoinversionError, atomic_write, write_json
+from ..runs import finish_run, start_run
 from .data import PRE_P_SECONDS, SAMPLING_RATE, WINDOW_SAMPLES, WINDOW_SECONDS, CLASSES, UTC
 from .array import (ArrayError, NoDataError, MIN_ELEMENTS, P_VELOCITY, S_VELOCITY, array_gaps, beams_from_array,
                                         fk_estimate, preprocess, read_array, stream_to_array)
@@ -402,7 +403,8 @@ def run_live(classifier:LiveClassifier, # the loaded classifier
              bulletin_path=None, # where `events` came from (recorded)
              source:str|None=None) -> LiveResult: # the data source in words (default: `describe_client`)
     "Classify an interval and record it in the run folder `out`; a killed run resumes from its finished chunks."
-    from geoinversion.core import run_status, RunExistsError, read_json
+    from geoinversion.core import RunExistsError, read_json
+    from geoinversion.runs import run_status
     out = Path(out)
     t0, t1 = UTC(starttime), UTC(endtime)
     desc = {'starttime': str(t0), 'endtime': str(t1), 'source': source or describe_client(client),

@@ -18,11 +18,10 @@ import keras
 import tensorflow as tf
 from pydantic import Field, field_validator, model_validator
 
-from ..core import (DescriptionError, GeoinversionError, Registry, finish_run, read_json, run_status,
-                               set_seed, start_run, write_json)
-from ..descriptions import named, Description, Invalid, describe_fields, load_description
-from ..training import optimizers, read_history, _Checkpoint, _restore, _save_model, _write_history
-from ..volcano.datasets import resolve_example
+from ..core import DescriptionError, GeoinversionError, Registry, atomic_write, keras_objects_ready, read_json, set_seed, write_json
+from ..descriptions import named, Description, Invalid, RunName, describe_fields, load_description, path_parts
+from ..runs import run_status
+from ..training import Experiment, optimizers, read_history, train
 from .data import (CLASSES, WINDOW_SAMPLES, CHANNELS, augmentation, augmentations, batches, check_windows,
                                        load_windows, make_scaler, load_scaler, scalers, split, synthetic_windows, targets, three_class)
 
@@ -31,8 +30,8 @@ log = logging.getLogger('geoinversion.seismic')
 # %% auto #0
 __all__ = ['log', 'architectures', 'alexnet1d', 'cnn_dense', 'MaskedBinaryCrossentropy', 'MaskedBinaryAccuracy', 'class_weights',
            'cosine_rate', 'CosineSchedule', 'predict_classes', 'confusion', 'ValidationConfusionMatrix',
-           'GBFTrainingDescription', 'load_gbf_description', 'build_gbf', 'evaluate_gbf', 'train_gbf', 'load_gbf_run',
-           'evaluate_heldout']
+           'GBFTrainingDescription', 'load_gbf_description', 'build_gbf', 'evaluate_gbf', 'GBFExperiment', 'train_gbf',
+           'load_gbf_run', 'evaluate_heldout']
 
 # %% ../../nbs/43_seismic.models.ipynb #adc61ea4
 architectures = Registry('architecture')
@@ -173,7 +172,7 @@ class ValidationConfusionMatrix(keras.callbacks.Callback):
 # %% ../../nbs/43_seismic.models.ipynb #13ecca31
 class GBFTrainingDescription(Description):
     "A GBF training run: data, scaler, augmentation, network, optimisation."
-    name: str = Field('gbf', description='name of the run (the run folder is <name>_seed<seed>)')
+    name: RunName = Field('gbf', description='name of the run (default run folder: <name>_seed<seed>)')
     architecture: named(architectures) = Field('alexnet1d', description='network (registry `architectures`)')
     width: int = Field(16, gt=0, description='filters of the first convolution')
     dense: int = Field(64, gt=0, description='units of the dense layers (embedding size)')
@@ -203,8 +202,7 @@ class GBFTrainingDescription(Description):
     def _aug(cls, v):
         try: augmentation(v, path='$')
         except DescriptionError as e:
-            sub = tuple(int(p) if p.isdigit() else p for p in e.path.replace('[', '.').replace(']', '').split('.')[1:] if p)
-            raise Invalid(e.message, value=e.value, allowed=e.allowed, subpath=sub) from None
+            raise Invalid(e.message, value=e.value, allowed=e.allowed, subpath=path_parts(e.path)) from None
         return v
 
     @field_validator('fractions')
@@ -221,7 +219,7 @@ class GBFTrainingDescription(Description):
 
 def load_gbf_description(src) -> GBFTrainingDescription:
     "Validate a GBF training description (path, JSON string, dict, or a shipped example's name such as `gbf_tiny`)."
-    return load_description(resolve_example(src), GBFTrainingDescription)
+    return load_description(src, GBFTrainingDescription)
 
 # %% ../../nbs/43_seismic.models.ipynb #2430fc14
 def _data(t:GBFTrainingDescription, storage:Path):
@@ -257,53 +255,55 @@ def evaluate_gbf(net, scaler, X, labels:pd.DataFrame, batch_size:int=64) -> tupl
     pred = labels.copy(); pred['p_event'] = pe; pred['p_explosion'] = px; pred['predicted'] = [CLASSES[k] for k in p3]
     return scores, pred
 
+class GBFExperiment(Experiment):
+    "A GBF training run for the shared runner: windows, split, scaler, augmented batches, the two-head network."
+    kind, criterion, deterministic = 'gbf-train', 'val_loss', False
+    def __init__(self, description, # GBF training description: path, JSON string, dict, or shipped example name
+                 cache): # folder of the synthetic windows (shared by the runs of one storage folder)
+        self.description = t = load_gbf_description(description)
+        self.name, self.epochs, self.cache = t.name, t.epochs, Path(cache)
+        self._parts = None
+
+    def parts(self) -> dict:
+        "{subset: (windows, targets, labels)} and the scaler fitted on the training windows (made once)."
+        if self._parts is None:
+            t = self.description
+            X, labels = _data(t, self.cache)
+            idx, y = split(len(X), t.fractions, seed=t.data_seed), targets(labels)
+            self._parts = {k: (X[idx[k]], {h: v[idx[k]] for h, v in y.items()}, labels.iloc[idx[k]].reset_index(drop=True))
+                           for k in ('train', 'validation', 'test')}
+            self.scaler = make_scaler(t.scaler, t.per_window).fit(self._parts['train'][0])
+        return self._parts
+
+    @property
+    def steps(self) -> int: return -(-len(self.parts()['train'][0]) // self.description.batch_size)
+    def resolved(self) -> dict: return self.description.model_dump(mode='json')
+    def prepare(self, run): self.parts(); self.scaler.save(Path(run) / 'scaler.json')
+    def build(self, seed:int) -> keras.Model: return build_gbf(self.description, self.parts()['train'][1], seed)
+
+    def stream(self, subset:str, seed:int, start:int=0):
+        t, (X, y, _) = self.description, self.parts()[subset]
+        if subset == 'train': return batches(X, y, t.batch_size, seed, self.scaler, augmentation(t.augment), start=start)   # seeded shuffle
+        return self.scaler.transform(X), y
+
+    def callbacks(self, run) -> list:
+        t, (X, _, labels) = self.description, self.parts()['validation']
+        return [CosineSchedule(t.epochs, t.learning_rate, t.min_learning_rate, t.warmup_epochs),
+                ValidationConfusionMatrix(self.scaler.transform(X), three_class(labels['detector'], labels['classifier']), run,
+                                          Path(run) / 'logs' / 'confusion')]
+
+    def evaluate(self, net, run, seed:int) -> dict:
+        X, _, labels = self.parts()['test']
+        scores, pred = evaluate_gbf(net, self.scaler, X, labels)
+        atomic_write(Path(run) / 'test_predictions.csv', pred.to_csv(index=False))
+        return scores
+
 def train_gbf(description, # GBF training description: path, JSON string, dict, or shipped example name
               seed:int, # seeds the weights, the batch order and the augmentation
-              storage_path, # folder that receives the run folder `<name>_seed<seed>`
-              overwrite:bool=False, # replace a finished run
-              verbose:int=2, # Keras progress: 0 silent, 1 bar, 2 one line per epoch
-              extra_callbacks:list|None=None) -> Path: # more Keras callbacks (not recorded)
-    "Train (or resume) a GBF run; returns its folder."
-    t = load_gbf_description(description)
-    storage = Path(storage_path)
-    run = storage / f'{t.name}_seed{seed}'
-    start_run(run, 'gbf-train', {**t.model_dump(mode='json'), 'seed': seed}, overwrite=overwrite, same_description=True)
-    X, labels = _data(t, storage)
-    parts = split(len(X), t.fractions, seed=t.data_seed)
-    y = targets(labels)
-    sub = lambda k: (X[parts[k]], {h: v[parts[k]] for h, v in y.items()}, labels.iloc[parts[k]].reset_index(drop=True))
-    (Xtr, ytr, _), (Xva, yva, lva), (Xte, _, lte) = sub('train'), sub('validation'), sub('test')
-    scaler = make_scaler(t.scaler, t.per_window).fit(Xtr)
-    scaler.save(run / 'scaler.json')
-    net = build_gbf(t, ytr, seed)
-    state_file = run / 'checkpoint' / 'state.json'
-    state = read_json(state_file) if state_file.exists() else None
-    history = []
-    if state:
-        _restore(net, run, state)
-        history = [r for r in read_history(run) if r['epoch'] <= state['epoch']]
-        if history: _write_history(run / 'history.csv', history)
-    done = state['epoch'] if state else 0
-    steps = -(-len(Xtr) // t.batch_size)
-    if done < t.epochs:
-        xva = scaler.transform(Xva)
-        cbs = [CosineSchedule(t.epochs, t.learning_rate, t.min_learning_rate, t.warmup_epochs),
-               ValidationConfusionMatrix(xva, three_class(lva['detector'], lva['classifier']), run, run / 'logs' / 'confusion'),
-               _Checkpoint(run, history, 'val_loss', state['best'] if state else None),
-               keras.callbacks.TensorBoard(log_dir=str(run / 'logs'))] + list(extra_callbacks or [])
-        train_batches = batches(Xtr, ytr, t.batch_size, seed, scaler, augmentation(t.augment), start=done * steps)
-        net.fit(train_batches, steps_per_epoch=steps, epochs=t.epochs, initial_epoch=done,
-                validation_data=(xva, yva), callbacks=cbs, verbose=verbose, shuffle=False)  # batches() shuffles, seeded
-    _save_model(net, run / 'last.keras')
-    best = keras.models.load_model(run / 'model.keras') if (run / 'model.keras').exists() else net
-    scores, pred = evaluate_gbf(best, scaler, Xte, lte)
-    write_json(run / 'test_metrics.json', scores)
-    from geoinversion.core import atomic_write
-    atomic_write(run / 'test_predictions.csv', pred.to_csv(index=False))
-    h = read_history(run)
-    finish_run(run, epochs=len(h), best_val_loss=min((r.get('val_loss', np.inf) for r in h), default=None),
-               detector_accuracy=scores['detector_accuracy'], classifier_accuracy=scores['classifier_accuracy'])
-    return run
+              out, # the run folder (synthetic windows are cached beside it, in `<out>/../windows`)
+              **kwargs) -> Path: # `training.train` options: overwrite, verbose, extra_callbacks, pretrain, strategy
+    "Train (or resume) a GBF run into `out`; returns its folder."
+    return train(GBFExperiment(description, Path(out).parent / 'windows'), seed, out, **kwargs)
 
 def load_gbf_run(run) -> tuple[keras.Model, 'Scaler', GBFTrainingDescription]:
     "The best network, the scaler and the description of a finished GBF training run."
@@ -311,7 +311,7 @@ def load_gbf_run(run) -> tuple[keras.Model, 'Scaler', GBFTrainingDescription]:
     if run_status(run) != 'finished' or not (run / 'model.keras').exists():
         raise GeoinversionError(f'{run}: not a finished GBF training run with a model.keras '
                                 '(train one with `geoinversion gbf-train` or `train_gbf`)')
-    d = read_json(run / 'description.json'); d.pop('seed', None)
+    d = read_json(run / 'description.json'); d.pop('seed', None); d.pop('pretrain', None)
     return keras.models.load_model(run / 'model.keras'), load_scaler(run / 'scaler.json'), load_gbf_description(d)
 
 def evaluate_heldout(run, # a finished GBF training run
@@ -327,6 +327,8 @@ def evaluate_heldout(run, # a finished GBF training run
     scores, pred = evaluate_gbf(net, scaler, X, labels)
     scores = {'windows': n, 'seed': seed, **scores}
     write_json(run / f'heldout_n{n}_seed{seed}.json', scores)
-    from geoinversion.core import atomic_write
     atomic_write(run / f'heldout_n{n}_seed{seed}_predictions.csv', pred.to_csv(index=False))
     return scores
+
+# %% ../../nbs/43_seismic.models.ipynb #907e5c57
+keras_objects_ready(__name__)   # the last module of the group to finish importing loads the others

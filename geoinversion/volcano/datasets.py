@@ -16,14 +16,14 @@ import tensorflow as tf
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
 from ..core import DescriptionError, write_json
-from ..descriptions import Description, Invalid, describe_fields, load_description
+from ..descriptions import Description, Invalid, describe_fields, example_path, load_description
 from ..distributions import Distribution, check_intervals, interval_quantile, parse_distribution, split_intervals
 from .insar import Geometry, Mask, Noise, Wrap, degrade, project_los
 from .sources import generators, grid
 
 # %% auto #0
-__all__ = ['SUBSETS', 'GridSpec', 'Sizes', 'DatasetDescription', 'example_path', 'resolve_example', 'load_dataset_description',
-           'VolcanoDataset', 'plot_samples', 'to_xarray', 'write_samples']
+__all__ = ['SUBSETS', 'GridSpec', 'Sizes', 'DatasetDescription', 'load_dataset_description', 'VolcanoDataset', 'plot_samples',
+           'to_xarray', 'write_samples']
 
 # %% ../../nbs/12_volcano.datasets.ipynb #2f6d2e40
 class GridSpec(Description):
@@ -145,23 +145,9 @@ class DatasetDescription(Description):
         return self
 
 # %% ../../nbs/12_volcano.datasets.ipynb #f2ab77c3
-def example_path(name:str='volcano_mogi') -> Path:
-    "Path of an example description shipped with geoinversion (`geoinversion/data/<name>.json`)."
-    p = Path(str(resources.files('geoinversion') / 'data' / f'{name}.json'))
-    if not p.is_file():
-        choices = sorted(q.stem for q in p.parent.glob('*.json'))
-        raise DescriptionError('no such example description', path='$', value=name, allowed=choices)
-    return p
-
-def resolve_example(src):
-    "A shipped example's path when `src` is a bare name (not JSON, not a path), else `src` unchanged."
-    if isinstance(src, str) and not src.lstrip().startswith('{') and not os.path.exists(src) and '/' not in src and not src.endswith('.json'):
-        return example_path(src)
-    return src
-
 def load_dataset_description(src) -> DatasetDescription:
     "Validate a dataset description (path, JSON string, dict, or the name of a shipped example)."
-    return load_description(resolve_example(src), DatasetDescription)
+    return load_description(src, DatasetDescription)
 
 # %% ../../nbs/12_volcano.datasets.ipynb #3bc8bc71
 SUBSETS = ('train', 'validation', 'test')
@@ -336,7 +322,8 @@ def write_samples(description, # a dataset description (path, JSON, dict, or exa
     import time, tempfile
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
-    from geoinversion.core import start_run, finish_run, atomic_write
+    from geoinversion.core import atomic_write
+    from geoinversion.runs import start_run, finish_run
     ds = VolcanoDataset(description)
     folder = start_run(folder, 'dataset', ds.description.model_dump(mode='json'), overwrite=overwrite)
     write_json(folder / 'normalization.json', ds.normalization)

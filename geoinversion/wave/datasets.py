@@ -16,7 +16,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ..core import DescriptionError, GeoinversionError, atomic_write, finish_run, read_json, run_status, start_run, write_json
+from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
+from ..descriptions import path_parts
+from ..parallel import as_completed, client
+from ..runs import finish_run, run_status, start_run
 from ..descriptions import Description, Invalid, describe_fields, load_description
 from .models import VelocityFamily, velocity_family
 
@@ -73,8 +76,7 @@ class WaveDatasetDescription(Description):
     def _family(cls, v):
         try: velocity_family(v)
         except DescriptionError as e:
-            sub = tuple(p for p in e.path.replace('[', '.').replace(']', '').split('.')[1:] if p)
-            raise Invalid(e.message, value=e.value, allowed=e.allowed, subpath=sub) from None
+            raise Invalid(e.message, value=e.value, allowed=e.allowed, subpath=path_parts(e.path)) from None
         return v
 
     def velocity(self) -> VelocityFamily: return velocity_family(self.family)
@@ -130,7 +132,7 @@ def generate_chunk(description:dict, out:str, k:int) -> dict:
 
 def generate(description, # a `WaveDatasetDescription` (path, JSON string or dict)
              out, # the dataset folder
-             scheduler:str|None='local', # 'local': an embedded LocalCluster; an address; None: here, one chunk after another
+             scheduler='local', # see `parallel.client`: 'local' or None an embedded LocalCluster, 'serial' here, an address, a jobqueue description
              n_workers:int=2, progress:bool=True, overwrite:bool=False) -> dict:
     "Generate a waveform dataset into `out` on Dask; a rerun resumes (finished chunks are skipped)."
     from tqdm.auto import tqdm
@@ -142,20 +144,11 @@ def generate(description, # a `WaveDatasetDescription` (path, JSON string or dic
     t0 = time.perf_counter()
     bar = tqdm(total=d.n_samples, desc='samples', disable=not progress)
     results = []
-    if scheduler is None:
-        for k in range(n_chunks):
-            r = generate_chunk(resolved, str(out), k); results.append(r); bar.update(r['samples'])
-    else:
-        from dask.distributed import Client, LocalCluster, as_completed
-        from geoinversion.wave.datasets import generate_chunk as task   # by module, so workers can import it
-        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) if scheduler == 'local' else None
-        try:
-            with Client(cluster or scheduler) as client:
-                futures = [client.submit(task, resolved, str(out), k, pure=False) for k in range(n_chunks)]
-                for f in as_completed(futures):
-                    r = f.result(); results.append(r); bar.update(r['samples'])
-        finally:
-            if cluster is not None: cluster.close()
+    from geoinversion.wave.datasets import generate_chunk as task   # by module, so workers can import it
+    with client(scheduler, n_workers) as c:
+        futures = [c.submit(task, resolved, str(out), k, pure=False) for k in range(n_chunks)]
+        for f in as_completed(futures):
+            r = f.result(); results.append(r); bar.update(r['samples'])
     bar.close()
     summary = {'samples': d.n_samples, 'chunks': n_chunks, 'skipped_chunks': sum(r['skipped'] for r in results),
                'seconds': time.perf_counter() - t0, 'layout': d.layout}

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from .stencils import D1, D2
+
 
 # %% auto #0
 __all__ = ['FLAGS', 'Plan', 'plan', 'release_workspace', 'run_forward', 'run_gradient']
@@ -348,7 +350,6 @@ class Plan:
     a1: tuple = field(init=False)
 
     def __post_init__(self):
-        from geoinversion.wave.propagator import D1, D2   # (lazy: the propagator imports this module)
         t = self.c2.dtype.type
         self.a2, self.a1 = tuple(t(x) for x in D2[self.order]), tuple(t(x) for x in D1[self.order])
     @property

@@ -14,20 +14,14 @@ import tensorflow as tf
 from tensorflow.python.eager import record   # is a gradient tape recording this tensor?
 
 from ..core import DescriptionError, GeoinversionError
+from .stencils import D1, D2, ORDERS
 
 # %% auto #0
-__all__ = ['D2', 'D1', 'ORDERS', 'MIN_PPW', 'HICKS_RADIUS', 'HICKS_B', 'INTERPOLATIONS', 'STORE_BYTES', 'ENGINES',
-           'UnstableError', 'stencil_symbol', 'max_stable_dt', 'check_stability', 'DispersionWarning', 'phase_error',
-           'check_dispersion', 'ricker', 'wavelet_band', 'point_weights', 'pml_coefficients', 'propagate',
-           'misfit_and_gradient', 'gradient_memory']
+__all__ = ['MIN_PPW', 'HICKS_RADIUS', 'HICKS_B', 'INTERPOLATIONS', 'STORE_BYTES', 'ENGINES', 'UnstableError', 'stencil_symbol',
+           'max_stable_dt', 'check_stability', 'DispersionWarning', 'phase_error', 'check_dispersion', 'ricker',
+           'wavelet_band', 'point_weights', 'pml_coefficients', 'propagate', 'misfit_and_gradient', 'gradient_memory']
 
 # %% ../../nbs/50_wave.propagator.ipynb #1b25bd9e
-D2 = {4: (-5 / 2, 4 / 3, -1 / 12),
-      8: (-205 / 72, 8 / 5, -1 / 5, 8 / 315, -1 / 560)}   # d2/dx2 times dx^2: centre, then offsets 1..M (symmetric)
-D1 = {4: (2 / 3, -1 / 12),
-      8: (4 / 5, -1 / 5, 4 / 105, -1 / 280)}              # d/dx times dx: offsets 1..M (antisymmetric)
-ORDERS = tuple(sorted(D2))
-
 class UnstableError(GeoinversionError, ValueError):
     "A time step too large for the grid and the fastest velocity: the CFL condition is broken."
 
