@@ -36,7 +36,7 @@ def main():
     from dask.distributed import Client, LocalCluster
     from geoinversion.core import read_json
     from geoinversion.descriptions import read_description
-    from geoinversion.volcano.datasets import resolve_example
+    from geoinversion.descriptions import resolve_example
     from geoinversion.glacier.world import make_world
     from geoinversion.glacier.data import GlacierDataset, build_patches
     from geoinversion.glacier.train import train_ensemble

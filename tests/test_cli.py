@@ -11,13 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-EXE = str(Path(sys.executable).parent / 'geoinversion')
-ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'MPLBACKEND': 'Agg'}
-
-def cli(*args, check=True):
-    r = subprocess.run([EXE, *map(str, args)], capture_output=True, text=True, env=ENV, timeout=300)
-    if check: assert r.returncode == 0, r.stderr
-    return r
+from conftest import cli, kill_when
 
 def test_synth_writes_a_run_folder(tmp_path):
     cli('synth', '--out', tmp_path / 'run', '--n', 12, '--seed', 5)
@@ -56,7 +50,7 @@ def test_finished_run_is_not_overwritten(tmp_path):
 def test_bad_description_exits_2_with_location(tmp_path, content, path, allowed):
     f = tmp_path / 'bad.json'
     f.write_text(content)
-    r = cli('synth', '--dataset', f, '--out', tmp_path / 'r', check=False)
+    r = cli('synth', '--config', f, '--out', tmp_path / 'r', check=False)
     assert r.returncode == 2, r.stderr
     assert f'{f}: at {path}:' in r.stderr
     if allowed: assert f'allowed: ' in r.stderr and allowed in r.stderr
@@ -64,8 +58,8 @@ def test_bad_description_exits_2_with_location(tmp_path, content, path, allowed)
     assert 'Traceback' not in r.stderr
 
 def test_missing_file_and_bad_numbers(tmp_path):
-    r = cli('synth', '--dataset', tmp_path / 'nope.json', '--out', tmp_path / 'r', check=False)
-    assert r.returncode == 2 and 'description file not found' in r.stderr
+    r = cli('synth', '--dataset', tmp_path / 'nope.json', '--out', tmp_path / 'r', check=False)   # (the old spelling of --config)
+    assert r.returncode == 2 and 'description file not found' in r.stderr and '--dataset is deprecated; use --config' in r.stderr
     r = cli('synth', '--out', tmp_path / 'r', '--n', 0, check=False)
     assert r.returncode == 2 and '--n must be positive' in r.stderr
     r = cli('synth', '--out', tmp_path / 'r', '--subset', 'holdout', check=False)
@@ -74,12 +68,11 @@ def test_missing_file_and_bad_numbers(tmp_path):
 def test_killed_run_resumes(tmp_path):
     "SIGKILL in the middle of a long generation leaves no partial file, and the same command then finishes."
     out = tmp_path / 'r'
-    p = subprocess.Popen([EXE, 'synth', '--out', str(out), '--n', '60000', '--subset', 'train'], env=ENV,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while not (out / 'run.json').exists() and time.time() < deadline: time.sleep(0.2)
-    time.sleep(1.0)
-    p.send_signal(signal.SIGKILL); p.wait()
+    seen = []
+    def ready():   # a second after the run folder appears: in the middle of generating
+        if (out / 'run.json').exists(): seen.append(time.time())
+        return bool(seen) and time.time() - seen[0] > 1.0
+    kill_when(['synth', '--out', out, '--n', 60000, '--subset', 'train'], ready, timeout=120)
     assert json.loads((out / 'run.json').read_text())['status'] == 'running'
     assert not (out / 'samples.nc').exists()
     cli('synth', '--out', out, '--n', 5, '--subset', 'train')   # reopens the unfinished run

@@ -13,23 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).parent.parent
-ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'MPLBACKEND': 'Agg'}
-
-def cli(*args, check=True, timeout=600):
-    r = subprocess.run([str(Path(sys.executable).parent / 'geoinversion'), *map(str, args)], capture_output=True, text=True, env=ENV,
-                       timeout=timeout, cwd=ROOT)
-    if check: assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
-    return r
+from conftest import ROOT, cli
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     "A world, its patches and a two-member ensemble (2 epochs, a sample every 3 pixels), made by the commands."
     tmp = tmp_path_factory.mktemp('glacier')
     cli('glacier-world', '--out', tmp / 'world', '--seed', 5)
-    r = cli('glacier-dataset', '--root', tmp / 'world')
+    r = cli('glacier-dataset', '--data', tmp / 'world')
     assert '12 entities cut and cached, 0 skipped' in r.stdout
-    r = cli('glacier-train', '--root', tmp / 'world', '--storage_path', tmp / 'runs', '--seeds', 0, 1, '--epochs', 2, '--sample_stride', 3, '--quiet')
+    r = cli('glacier-train', '--data', tmp / 'world', '--out', tmp / 'runs', '--seeds', 0, 1, '--epochs', 2, '--sample_stride', 3, '--quiet')
     assert 'glacier_seed0' in r.stdout and 'glacier_seed1' in r.stdout
     return tmp
 
@@ -37,7 +30,7 @@ def test_cli_draw_geotiffs(trained):
     "glacier-draw on two workers: mean/std GeoTIFFs with CRS, bounds and nodata; profiles; evaluation."
     import geopandas as gpd, rioxarray
     from geoinversion.glacier.data import aligned_grid
-    r = cli('glacier-draw', '--storage_path', trained / 'runs', '--out', trained / 'draw', '--dask', 'local', '--evaluate')
+    r = cli('glacier-draw', '--run', trained / 'runs', '--out', trained / 'draw', '--scheduler', 'local', '--evaluate')
     assert '0 skipped' in r.stdout and '"within_1std"' in r.stdout
     outlines = gpd.read_file(trained / 'world' / 'outlines.shp').set_index('glac_id')
     test_ids = sorted(outlines.index[outlines.split == 'test'])
@@ -61,9 +54,10 @@ def test_cli_draw_geotiffs(trained):
 def test_papermill_equals_cli(trained):
     "papermill_runs/draw.ipynb gives the maps the CLI gives (both call `draw`; in-process inference, same members)."
     import papermill as pm, rioxarray
-    cli('glacier-draw', '--storage_path', trained / 'runs', '--out', trained / 'draw_cli', '--dask', 'none')
+    r = cli('glacier-draw', '--storage_path', trained / 'runs', '--out', trained / 'draw_cli', '--dask', 'none')   # the old spellings
+    assert '--storage_path is deprecated' in r.stderr and '--dask is deprecated' in r.stderr
     pm.execute_notebook(str(ROOT / 'papermill_runs' / 'draw.ipynb'), str(trained / 'executed.ipynb'),
-                        parameters={'storage_path': str(trained / 'runs'), 'out': str(trained / 'draw_pm'), 'scheduler': None},
+                        parameters={'run': str(trained / 'runs'), 'out': str(trained / 'draw_pm'), 'scheduler': 'serial'},
                         kernel_name='python3', cwd=str(ROOT), progress_bar=False)
     for f in sorted((trained / 'draw_cli').glob('G*/thickness_*.tif')):
         a = rioxarray.open_rasterio(f).values
@@ -87,7 +81,7 @@ def test_bad_entities_are_skipped(trained, tmp_path):
         d = read_json(runs / r / 'description.json')
         d['dataset']['shapefile_file'] = 'moved.shp'; d['root'] = str(world); d['cache'] = str(world / 'patches' / 'moved')
         write_json(runs / r / 'description.json', d)
-    out = draw({'features': [*test_ids, 'G999'], 'models': ['glacier'], 'scheduler': None}, runs, tmp_path / 'draw')
+    out = draw({'features': [*test_ids, 'G999'], 'models': ['glacier'], 'scheduler': 'serial'}, runs, tmp_path / 'draw')
     t = pd.read_csv(out / 'entities.csv', dtype={'id': str}).set_index('id')
     assert 'outside the raster' in t.loc[test_ids[0], 'error'] and 'no entity' in t.loc['G999', 'error']
     assert t.loc[test_ids[1:], 'error'].isna().all()
@@ -95,7 +89,7 @@ def test_bad_entities_are_skipped(trained, tmp_path):
     # a window larger than every glacier and its buffer: every entity skipped with that message, the run still finishes
     for r in ('glacier_seed0', 'glacier_seed1'):
         d = read_json(runs / r / 'description.json'); d['training']['area_size'] = 4000.0; write_json(runs / r / 'description.json', d)
-    out = draw({'features': test_ids[1:], 'models': ['glacier'], 'scheduler': None}, runs, tmp_path / 'draw_big')
+    out = draw({'features': test_ids[1:], 'models': ['glacier'], 'scheduler': 'serial'}, runs, tmp_path / 'draw_big')
     t = pd.read_csv(out / 'entities.csv', dtype={'id': str}).set_index('id')
     assert t['error'].str.contains('larger than the glacier').all()
 
@@ -116,7 +110,7 @@ def test_bad_dataset_inputs(trained, tmp_path):
         build_patches(dataset(rasters=[{'name': 'dem', 'resolution': 20, 'file': str(tmp_path / 'nocrs.tif')}]))
     with pytest.raises(DescriptionError, match=r'\$\.epsg.*unknown EPSG code'):
         load_glacier_dataset({**base, 'epsg': 99999})
-    r = cli('glacier-dataset', '--json_data', json.dumps({**base, 'shapefile_fieldname': 'NAME'}), '--root', world, check=False)
+    r = cli('glacier-dataset', '--config', json.dumps({**base, 'shapefile_fieldname': 'NAME'}), '--data', world, check=False)
     assert r.returncode == 2 and '$.shapefile_fieldname' in r.stderr and 'glac_id' in r.stderr
     # all-NaN patch: the velocity blanked around one glacier
     import geopandas as gpd

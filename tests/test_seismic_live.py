@@ -1,7 +1,6 @@
 """GBF live runs as users run them: the CLI on a real SDS archive on disk, with gaps, missing elements, mixed
 sampling rates, a corrupt miniSEED file, an interval without data, ObsPy's single-station example, and the
-interactive mode. Commands run as `python -m geoinversion.seismic.cli` (the same handlers `geoinversion gbf-*`
-calls once the plugin is registered)."""
+interactive mode. Commands run through the `geoinversion` entry point, where the seismic plug-in adds them."""
 import json
 import os
 import signal
@@ -15,15 +14,10 @@ import obspy
 import pandas as pd
 import pytest
 
-ENV = {**os.environ, 'TF_CPP_MIN_LOG_LEVEL': '2', 'MPLBACKEND': 'Agg'}
+from conftest import cli, kill_and_resume
+
 T0 = obspy.UTCDateTime('2024-03-01T00:00:00')
 DURATION = 1200.0
-
-def cli(*args, check=True, stdin=None, timeout=600):
-    r = subprocess.run([sys.executable, '-m', 'geoinversion.seismic.cli', *map(str, args)], capture_output=True, text=True,
-                       env=ENV, timeout=timeout, input=stdin)
-    if check: assert r.returncode == 0, r.stderr[-3000:]
-    return r
 
 def array_record(bulletin, start, duration, seed=0):
     "Element noise over the whole record plus the signal of every bulletin event (S1's generator)."
@@ -55,11 +49,11 @@ def archive(tmp_path_factory):
     inv.write(str(root / 'array.xml'), format='STATIONXML')
     b.to_csv(root / 'bulletin.csv', index=False)
     run = train_gbf({'name': 'tiny', 'windows': 48, 'epochs': 1, 'width': 4, 'dense': 8, 'batch_size': 16,
-                     'fractions': [0.5, 0.25, 0.25]}, 0, root / 'runs', verbose=0)
+                     'fractions': [0.5, 0.25, 0.25]}, 0, root / 'runs' / 'tiny_seed0', verbose=0)
     return {'root': root, 'sds': root / 'sds', 'inventory': root / 'array.xml', 'bulletin': root / 'bulletin.csv', 'model': run}
 
 def live_args(a, out, *more, start=T0, duration=DURATION):
-    return ['gbf-live', '--model', a['model'], '--source', a['sds'], '--inventory', a['inventory'],
+    return ['gbf-live', '--run', a['model'], '--data', a['sds'], '--inventory', a['inventory'],
             '--start', start, '--duration', duration, '--out', out, *more]
 
 def test_live_on_an_sds_archive(archive, tmp_path):
@@ -89,7 +83,7 @@ def test_live_on_an_sds_archive(archive, tmp_path):
     import papermill as pm
     root = Path(__file__).parent.parent
     pm.execute_notebook(str(root / 'papermill_runs' / 'gbf_live.ipynb'), str(tmp_path / 'pm.ipynb'), kernel_name='python3',
-                        parameters={'model': str(archive['model']), 'source': str(archive['sds']), 'inventory': str(archive['inventory']),
+                        parameters={'run': str(archive['model']), 'data': str(archive['sds']), 'inventory': str(archive['inventory']),
                                     'bulletin': str(archive['bulletin']), 'start': str(T0), 'duration': DURATION,
                                     'out': str(tmp_path / 'pm'), 'gif': False}, cwd=str(root), progress_bar=False)
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / 'pm' / 'live' / 'events.csv'), ev)
@@ -113,18 +107,12 @@ def test_live_sigkill_then_resume(archive, tmp_path):
     ref = tmp_path / 'ref'
     cli(*args(ref))                                                  # 193 windows in chunks of 48: 5 chunks
     out = tmp_path / 'killed'
-    p = subprocess.Popen([sys.executable, '-m', 'geoinversion.seismic.cli', *map(str, args(out))], env=ENV,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while not (out / 'chunks' / '0000.json').exists():
-        if p.poll() is not None: pytest.fail('gbf-live ended before it could be killed')
-        if time.time() > deadline: p.kill(); pytest.fail('no chunk finished in 300 s')
-        time.sleep(0.01)
-    p.send_signal(signal.SIGKILL); p.wait()
-    done = sorted(f.name for f in (out / 'chunks').glob('*.json'))
-    assert 1 <= len(done) < 5, done
-    assert json.loads((out / 'run.json').read_text())['status'] == 'running'
-    cli(*args(out))
+    done = []
+    def between():
+        done.extend(sorted(f.name for f in (out / 'chunks').glob('*.json')))
+        assert 1 <= len(done) < 5, done
+        assert json.loads((out / 'run.json').read_text())['status'] == 'running'
+    kill_and_resume(args(out), lambda: (out / 'chunks' / '0000.json').exists(), between, timeout=300)
     rec = json.loads((out / 'run.json').read_text())
     assert rec['status'] == 'finished' and len(rec['starts']) == 2
     assert rec['summary']['chunks_reused'] == len(done) and rec['summary']['chunks_computed'] == 5 - len(done)
@@ -150,7 +138,7 @@ def test_bad_data_is_skipped_with_notes(archive, tmp_path):
         st[0].data = st[0].data.astype(np.float32); st.write(str(f('AR05', cha)), format='MSEED')
     f('AR07', 'BHZ').write_bytes(b'this is not miniSEED' * 500)                          # a corrupt file
     out = tmp_path / 'live'
-    r = cli('gbf-live', '--model', archive['model'], '--source', sds, '--inventory', archive['inventory'],
+    r = cli('gbf-live', '--run', archive['model'], '--data', sds, '--inventory', archive['inventory'],
             '--bulletin', archive['bulletin'], '--start', T0, '--duration', DURATION, '--out', out, '--no_gif')
     notes = (out / 'notes.txt').read_text()
     assert 'AR03' in notes and 'left out' in notes, notes
@@ -169,13 +157,16 @@ def test_interval_without_data_is_a_clear_error(archive, tmp_path):
 def test_obspy_example_needs_an_array(archive, tmp_path):
     f = tmp_path / 'example.mseed'
     obspy.read().write(str(f), format='MSEED')
-    r = cli('gbf-live', '--model', archive['model'], '--mseed', f, '--start', '2009-08-24T00:20:03', '--duration', 300,
+    r = cli('gbf-live', '--run', archive['model'], '--data', f, '--start', '2009-08-24T00:20:03', '--duration', 300,
             '--out', tmp_path / 'x', check=False)
     assert r.returncode == 2 and 'an array is needed' in r.stderr, r.stderr[-2000:]
+    r = cli('gbf-live', '--model', archive['model'], '--mseed', f, '--start', '2009-08-24T00:20:03', '--duration', 300,
+            '--out', tmp_path / 'x', check=False)   # the old spellings: the same answer, and what replaces them
+    assert r.returncode == 2 and 'an array is needed' in r.stderr and '--mseed is deprecated; use --data' in r.stderr
 
 def test_interactive_goes_on_after_bad_intervals(archive, tmp_path):
     lines = f'{T0} +{DURATION}\nnot a time\n{T0 + 86400 * 3} +600\n{T0} {T0 + 600}\n{T0} {T0 + 600}\nq\n'
-    r = cli('gbf-interactive', '--model', archive['model'], '--source', archive['sds'], '--inventory', archive['inventory'],
+    r = cli('gbf-interactive', '--run', archive['model'], '--data', archive['sds'], '--inventory', archive['inventory'],
             '--out', tmp_path / 'ia', '--no_gif', stdin=lines)
     assert '3 interval(s) classified, 2 skipped' in r.stdout, r.stdout + r.stderr[-2000:]
     names = sorted(p.name for p in (tmp_path / 'ia').iterdir())      # the repeated interval gets a new folder, nothing is overwritten
