@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/env.sh
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2} MPLBACKEND=Agg
 out=${1:-quickstart_out}
-.venv/bin/geoinversion synth --dataset volcano_mogi --out "$out/synth" --n 64 --subset test --seed 0 --overwrite
+.venv/bin/geoinversion synth --config volcano_mogi --out "$out/synth" --n 64 --subset test --seed 0 --overwrite
 .venv/bin/geoinversion quickstart --out "$out" --seed 0 --overwrite
 echo "figures: $out/synth/samples.png  $out/matrix/matrix.png   table: $out/quickstart.json"

@@ -16,7 +16,7 @@ from ..descriptions import named, nested, Description, Invalid, RunName, describ
 from ..graph import ActivationName, build_model, load_model_description
 from ..parallel import execute_entity_task
 from ..runs import run_status
-from ..training import Experiment, callbacks, losses, metrics, optimizers, regression_scores, train
+from ..training import Experiment, callbacks, check_training_options, losses, metrics, optimizers, regression_scores, train
 from .data import (SPLITS, GlacierDataset, GlacierDatasetDescription, load_glacier_dataset,
                                        log, sample_entity, window_pixels)
 
@@ -160,17 +160,8 @@ class GlacierTrainingDescription(Description):
             missing = [n for n in declared if n not in names]
             if missing: raise Invalid(f'the model has {section} the training does not give', value=missing, allowed=names, subpath=(section,))
         outs = [v.name for v in self.outputs]
-        for o, l in self.losses_name.items():
-            if o not in outs: raise Invalid('losses_name names an unknown output', value=o, allowed=outs, subpath=('losses_name', o))
-            if l not in losses: raise Invalid('unknown loss', value=l, allowed=losses.names(), subpath=('losses_name', o))
-        for o, ms in self.metrics_name.items():
-            if o not in outs: raise Invalid('metrics_name names an unknown output', value=o, allowed=outs, subpath=('metrics_name', o))
-            for i, m in enumerate(ms):
-                if m not in metrics: raise Invalid('unknown metric', value=m, allowed=metrics.names(), subpath=('metrics_name', o, i))
-        allowed = ['loss', 'val_loss'] + [f'{p}{o}_loss' for p in ('', 'val_') for o in outs]
-        if self.criterion not in allowed: raise Invalid('unknown criterion', value=self.criterion, allowed=allowed, subpath=('criterion',))
-        if self.min_learning_rate > self.learning_rate:
-            raise Invalid('min_learning_rate above learning_rate', value=self.min_learning_rate, allowed=f'<= {self.learning_rate}', subpath=('min_learning_rate',))
+        check_training_options(outs, {'losses_name': (self.losses_name, losses), 'metrics_name': (self.metrics_name, metrics)},
+                               self.criterion, self.learning_rate, self.min_learning_rate)
         return self
 
     # the names the shared runner and its callbacks read

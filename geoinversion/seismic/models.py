@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 from ..core import DescriptionError, GeoinversionError, Registry, atomic_write, keras_objects_ready, read_json, set_seed, write_json
 from ..descriptions import named, Description, Invalid, RunName, describe_fields, load_description, path_parts
 from ..runs import run_status
-from ..training import Experiment, optimizers, read_history, train
+from ..training import Experiment, check_training_options, optimizers, read_history, train
 from .data import (CLASSES, WINDOW_SAMPLES, CHANNELS, augmentation, augmentations, batches, check_windows,
                                        load_windows, make_scaler, load_scaler, scalers, split, synthetic_windows, targets, three_class)
 
@@ -213,8 +213,7 @@ class GBFTrainingDescription(Description):
 
     @model_validator(mode='after')
     def _lr(self):
-        if self.min_learning_rate > self.learning_rate:
-            raise Invalid('min_learning_rate above learning_rate', value=self.min_learning_rate, allowed=f'<= {self.learning_rate}', subpath=('min_learning_rate',))
+        check_training_options(learning_rate=self.learning_rate, min_learning_rate=self.min_learning_rate)
         return self
 
 def load_gbf_description(src) -> GBFTrainingDescription:
