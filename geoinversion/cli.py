@@ -6,16 +6,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import json
 import os
+import re
+import select
 import sys
+import threading
 from pathlib import Path
 
 from .core import COMMANDS, GeoinversionError, Registry, load_plugins, plugins
 
 # %% auto #0
-__all__ = ['renamed', 'config_option', 'out_option', 'scheduler_option', 'required', 'out_folder', 'renamed_parameter',
-           'list_registries', 'main']
+__all__ = ['SEED_MAX', 'renamed', 'config_option', 'out_option', 'scheduler_option', 'required', 'out_folder', 'integer',
+           'seed_option', 'renamed_parameter', 'is_chatter', 'quiet_stderr', 'list_registries', 'describe', 'main']
 
 # %% ../nbs/90_cli.ipynb #7e44f665
 class _Renamed(argparse.Action):
@@ -70,11 +75,74 @@ def out_folder(args, name:str, seed:int|None=None, default=None) -> Path:
     if parent is not None: return Path(parent) / (name if seed is None else f'{name}_seed{seed}')
     raise GeoinversionError('--out is required (the run folder to write)')
 
+SEED_MAX = 2**32 - 1   # seeds reach NumPy's and Keras's generators, which take 32-bit seeds
+
+def integer(low:int|None=None, high:int|None=None, what:str='an integer'):
+    "An argparse `type` for an integer in [low, high] (a bad value is argparse's usage error, exit status 2)."
+    def parse(text):
+        try: v = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'{text!r} is not an integer ({what})') from None
+        if (low is not None and v < low) or (high is not None and v > high):
+            span = f'>= {low}' if high is None else f'<= {high}' if low is None else f'in [{low}, {high}]'
+            raise argparse.ArgumentTypeError(f'{v} is out of range ({what}: {span})')
+        return v
+    parse.__name__ = 'integer'
+    return parse
+
+def seed_option(p, name='--seed', default=0, what='the seed: the same seed, the same run'):
+    "`--seed`: an integer in [0, 2**32 - 1]."
+    p.add_argument(name, type=integer(0, SEED_MAX, 'a seed'), default=default, help=f'{what} (0 to {SEED_MAX}; default {default})')
+
 def renamed_parameter(value, old_value, old:str, new:str):
     "A papermill parameter given under an old name: its value (and a deprecation message), else `value`."
     if old_value is None: return value
     print(f'parameter {old} is deprecated; use {new}', file=sys.stderr)
     return old_value
+
+# %% ../nbs/90_cli.ipynb #0f6194b1
+_CHATTER = re.compile(rb'^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR'
+                      rb'|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\].*'
+                      rb'|E\d{4} \d\d:\d\d:\d+\.\d+ +\d+ (cuda_platform|cuda_executor|cuda_diagnostics|cudart_stub|cuda_dnn|cuda_fft|cuda_blas)\.cc:\d+\].*)\r?\n$')
+
+def is_chatter(line:bytes) -> bool:
+    "Is `line` (bytes, with its newline) one of the lines TensorFlow's C++ libraries print as they load?"
+    return bool(_CHATTER.match(line))
+
+@contextlib.contextmanager
+def quiet_stderr(enabled:bool=True):
+    "While inside, file descriptor 2 goes through a pipe that drops `is_chatter` lines (child processes included)."
+    if not enabled:
+        yield; return
+    try: saved = os.dup(2)
+    except OSError:
+        yield; return
+    r, w = os.pipe()
+    sys.stderr.flush(); os.dup2(w, 2); os.close(w)
+    def pump():
+        buf = b''
+        while True:
+            ready, _, _ = select.select([r], [], [], 0.05)
+            if not ready:   # nothing more for a while: a partial line (a progress bar) is shown as it is
+                if buf: os.write(saved, buf); buf = b''
+                continue
+            chunk = os.read(r, 65536)
+            if not chunk: break
+            buf += chunk
+            *lines, buf = buf.split(b'\n')
+            out = b''.join(l + b'\n' for l in lines if not is_chatter(l + b'\n'))
+            if out: os.write(saved, out)
+        if buf: os.write(saved, buf)
+        os.close(r)
+    t = threading.Thread(target=pump, name='geoinversion-stderr', daemon=True)
+    t.start()
+    try: yield
+    finally:
+        try: sys.stderr.flush()
+        except Exception: pass
+        os.dup2(saved, 2)   # the pipe's last writer here is gone: the pump reads to its end
+        t.join(timeout=2.0)
+        os.close(saved)
+
 
 # %% ../nbs/90_cli.ipynb #891f31e9
 def _plural(kind):
@@ -92,11 +160,29 @@ def list_registries() -> str:
         lines.append(f"{prefix}{_plural(r.kind)}: {', '.join(r.names())}")
     return '\n'.join(lines)
 
+def describe(config, # a description: a JSON file, JSON text or a shipped example's name
+             kind:str|None=None) -> tuple[str, dict]: # one of `descriptions.kinds` (default: guessed from its fields)
+    "The kind of a description and the description validated, with every default filled in (JSON)."
+    from geoinversion.descriptions import guess_kind, kinds, load_description, read_description
+    read_description(config)   # a missing or unreadable file is reported before any stage loads
+    kind = kind or guess_kind(config)
+    return kind, load_description(config, kinds[kind]()).model_dump(mode='json')
+
+def _describe(a):
+    required(a, '--config')
+    kind, d = describe(a.config, a.kind)
+    print(f'# {kind} description', file=sys.stderr)
+    print(json.dumps(d, indent=2))
+
 def _parser():
     p = argparse.ArgumentParser(prog='geoinversion', description='Invert geophysical parameters with deep learning and with physics.')
-    p.add_argument('--debug', action='store_true', help='on an unexpected error, show the full traceback')
+    p.add_argument('--debug', action='store_true', help='on an unexpected error, show the full traceback (and every line TensorFlow prints)')
     sub = p.add_subparsers(dest='command', required=True, metavar='COMMAND')
     sub.add_parser('list', help='list the registries').set_defaults(handler=lambda a: print(list_registries()))
+    d = sub.add_parser('describe', help='validate any description (dataset, training, model, drawing, ...) and print it with every default')
+    config_option(d, what='the description', old=('--dataset', '--json_data'))
+    d.add_argument('--kind', default=None, help='the kind of description (default: guessed from its fields; `geoinversion list` shows the kinds)')
+    d.set_defaults(handler=_describe)
     for name, module in plugins(COMMANDS).items():
         importlib.import_module(module.split(':')[0]).register(sub)
     return p
@@ -104,6 +190,10 @@ def _parser():
 def main(argv:list[str]|None=None) -> int:
     "Entry point of the `geoinversion` command; returns the exit status."
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    with quiet_stderr(argv is None and '--debug' not in sys.argv[1:2]):   # the command itself (not a call from Python)
+        return _main(argv)
+
+def _main(argv):
     args = _parser().parse_args(argv)
     try:
         return args.handler(args) or 0

@@ -17,8 +17,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from .core import DescriptionError, _MISSING
 
 # %% auto #0
-__all__ = ['MAX_NAME', 'RunName', 'Invalid', 'Description', 'json_path', 'path_parts', 'validate_nested', 'named', 'example_path',
-           'resolve_example', 'read_description', 'load_description', 'describe_fields', 'under', 'nested']
+__all__ = ['kinds', 'MAX_NAME', 'RunName', 'Invalid', 'Description', 'json_path', 'path_parts', 'validate_nested', 'named',
+           'example_path', 'resolve_example', 'read_description', 'load_description', 'describe_fields', 'guess_kind',
+           'under', 'nested']
 
 # %% ../nbs/01_descriptions.ipynb #9f0ae64e
 class Invalid(ValueError):
@@ -27,9 +28,37 @@ class Invalid(ValueError):
         super().__init__(message)
         self.message, self.value, self.allowed, self.subpath = message, value, allowed, tuple(subpath)
 
+def _numbers_only(ann, value, path=()):
+    "`Invalid` where `value` is true/false or a string and `ann` (a field's type) wants a number there (JSON `true` is not 1)."
+    import types, typing
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
+    if origin is Annotated: return _numbers_only(args[0], value, path)
+    if ann in (int, float):
+        if isinstance(value, (bool, str)):
+            raise Invalid(f'wrong type ({type(value).__name__})', value=value, allowed='an integer' if ann is int else 'a number', subpath=path)
+        return
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in args if a is not type(None)]
+        if value is None: return
+        if isinstance(value, (bool, str)):
+            if all(a in (int, float) for a in members): _numbers_only(members[0], value, path)
+            return
+        for kind, types_ in ((dict, (dict,)), (list, (list, tuple)), (tuple, (list, tuple))):
+            if isinstance(value, types_):
+                for a in members:
+                    if typing.get_origin(a) is kind or a is kind: return _numbers_only(a, value, path)
+        return
+    if origin in (list, set, frozenset) and isinstance(value, (list, tuple)) and args:
+        for i, v in enumerate(value): _numbers_only(args[0], v, path + (i,))
+    elif origin is tuple and isinstance(value, (list, tuple)) and args:
+        kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
+        for i, (a, v) in enumerate(zip(kinds, value)): _numbers_only(a, v, path + (i,))
+    elif origin is dict and isinstance(value, dict) and len(args) == 2:
+        for k, v in value.items(): _numbers_only(args[1], v, path + (k,))
+
 class Description(BaseModel):
-    "Base of every description: unknown fields are errors that list the known ones."
-    model_config = ConfigDict(extra='forbid', validate_default=True)
+    "Base of every description: unknown fields are errors that list the known ones; numbers are finite and numbers (not true/false, not strings)."
+    model_config = ConfigDict(extra='forbid', validate_default=True, allow_inf_nan=False)
 
     @model_validator(mode='before')
     @classmethod
@@ -40,6 +69,7 @@ class Description(BaseModel):
             for key in data:
                 if key not in known and key not in aliases:
                     raise Invalid('unknown field', value=key, allowed=known, subpath=(key,))
+                if key in cls.model_fields: _numbers_only(cls.model_fields[key].annotation, data[key], (key,))
         return data
 
 # %% ../nbs/01_descriptions.ipynb #4a57826d
@@ -81,6 +111,10 @@ def _parts(err:dict):
     if isinstance(inner, Invalid):
         return inner.message, loc + inner.subpath, (inner.value if inner.value is not _MISSING else value), inner.allowed
     if typ == 'missing': return 'missing required field', loc, _MISSING, None
+    if typ == 'finite_number': return 'not a finite number', loc, value, 'a finite number (NaN and Infinity are not numbers here)'
+    if typ == 'int_parsing_size' or (typ == 'float_type' and isinstance(value, int) and not isinstance(value, bool)):
+        return 'number too large', loc, value, 'a number of meaningful size'
+    if typ == 'int_from_float': return 'not a whole number', loc, value, 'an integer'
     if typ == 'literal_error': return 'value not allowed', loc, value, ctx.get('expected')
     base = typ.split('_')[0]
     if typ.endswith(('_type', '_parsing')) and base in _TYPE_WORDS:
@@ -141,6 +175,15 @@ def resolve_example(src):
         return example_path(src)
     return src
 
+class _DuplicateKey(ValueError): pass
+
+def _unique_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out: raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
 def read_description(src:str|os.PathLike|dict) -> tuple[dict, str|None]:
     "The dict held by `src` (a file path, a JSON string or a dict), and the file name (None if not a file)."
     src = resolve_example(src)
@@ -151,14 +194,26 @@ def read_description(src:str|os.PathLike|dict) -> tuple[dict, str|None]:
     elif isinstance(src, (str, os.PathLike)):
         file = str(src)
         p = Path(src)
+        if p.is_dir():
+            raise DescriptionError('this is a folder, not a description file', file=file, path='$', value=str(p.resolve()),
+                                   allowed='a JSON file, a JSON string, or a dict')
         if not p.is_file():
             raise DescriptionError('description file not found', file=file, path='$', value=str(p.resolve()),
                                    allowed='an existing JSON file, a JSON string, or a dict')
-        text = p.read_text(encoding='utf-8')
+        try: text = p.read_bytes().decode('utf-8')
+        except UnicodeDecodeError as e:
+            raise DescriptionError(f'not UTF-8 text: byte {e.object[e.start]:#04x} at offset {e.start} cannot be read', file=file, path='$',
+                                   allowed='a JSON file encoded in UTF-8') from None
+        except OSError as e:
+            raise DescriptionError(f'cannot read the file ({e.strerror or e})', file=file, path='$', value=str(p.resolve()),
+                                   allowed='a readable JSON file') from None
     else:
         raise DescriptionError('cannot read a description from this', value=src,
                                allowed='a path to a JSON file, a JSON string, or a dict')
-    try: data = json.loads(text)
+    try: data = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as e:
+        raise DescriptionError('a key is given twice in one object (the first value would be ignored)', file=file, path='$',
+                               value=e.args[0], allowed='each key once per object') from None
     except json.JSONDecodeError as e:
         raise DescriptionError(f'invalid JSON ({e.msg}) at line {e.lineno}, column {e.colno}', file=file, path='$') from None
     if not isinstance(data, dict):
@@ -189,6 +244,26 @@ def describe_fields(kind:type[BaseModel]) -> str:
         default = 'required' if f.is_required() else f'`{f.get_default(call_default_factory=True)!r}`'
         rows.append(f"| `{name}` | {t} | {default} | {f.description or ''} |")
     return "| field | type | default | meaning |\n|---|---|---|---|\n" + '\n'.join(rows)
+
+# %% ../nbs/01_descriptions.ipynb #d126ce48
+from .core import Registry
+kinds = Registry('description kind')
+
+def _kind_score(cls, data:dict) -> tuple:
+    "How well the keys of `data` fit the fields of `cls`: (known keys - unknown keys, all required present)."
+    fields = cls.model_fields
+    known = set(fields) | {f.alias for f in fields.values() if f.alias}
+    required = {n for n, f in fields.items() if f.is_required()}
+    keys = set(data)
+    return (len(keys & known) - len(keys - known), required <= keys)
+
+def guess_kind(src) -> str:
+    "The registered description kind that `src` (a file, JSON string, dict or example name) fits best."
+    data, file = read_description(src)
+    names = kinds.names()
+    if not names: raise DescriptionError('no description kind is registered', file=file)
+    return max(names, key=lambda n: _kind_score(kinds[n](), data))
+
 
 # %% ../nbs/01_descriptions.ipynb #cadf2e66
 def under(err:DescriptionError, # an error raised by a nested description (or a registry lookup)

@@ -16,7 +16,7 @@ import keras
 from pydantic import BeforeValidator, Field, SerializeAsAny, field_validator, model_validator
 
 from .core import DescriptionError, Registry, keras_objects_ready
-from .descriptions import Description, Invalid, describe_fields, load_description, validate_nested
+from .descriptions import Description, Invalid, describe_fields, kinds, load_description, validate_nested
 
 # %% auto #0
 __all__ = ['modules', 'ACTIVATIONS', 'ActivationName', 'Size2', 'OptionalSize2', 'Rate', 'Module', 'Conv2d', 'ResidualBlock',
@@ -500,6 +500,8 @@ def _resolve(src):
 def load_model_description(src) -> ModelDescription:
     "Validate a model description: a path, a JSON string, a dict, a `ModelDescription`, or the name of a shipped example."
     return load_description(_resolve(src)[0], ModelDescription)
+
+kinds.register('model')(lambda: ModelDescription)   # `geoinversion describe` knows it
 
 # %% ../nbs/20_graph.ipynb #41b8513c
 def build_order(d:ModelDescription) -> list[str]:

@@ -12,7 +12,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..core import DescriptionError, GeoinversionError, Registry, read_json, write_json
-from ..descriptions import named, nested, Description, Invalid, RunName, describe_fields, load_description
+from ..descriptions import kinds, named, nested, Description, Invalid, RunName, describe_fields, load_description
 from ..graph import ActivationName, build_model, load_model_description
 from ..parallel import execute_entity_task
 from ..runs import run_status
@@ -171,6 +171,12 @@ class GlacierTrainingDescription(Description):
 def load_glacier_training(src) -> GlacierTrainingDescription:
     "Validate a glacier training description (path, JSON string, dict, or a shipped example's name)."
     return load_description(src, GlacierTrainingDescription)
+
+# the glacier descriptions, for `geoinversion describe` (the drawing's module is imported only when asked)
+kinds.register('glacier_dataset')(lambda: GlacierDatasetDescription)
+kinds.register('glacier_model')(lambda: GlacierModelDescription)
+kinds.register('glacier_training')(lambda: GlacierTrainingDescription)
+kinds.register('glacier_drawing')(lambda: __import__('geoinversion.glacier.draw', fromlist=['DrawingDescription']).DrawingDescription)
 
 # %% ../../nbs/32_glacier.train.ipynb #e09a0442
 class GlacierExperiment(Experiment):

@@ -19,7 +19,7 @@ import tensorflow as tf
 from pydantic import Field, field_validator, model_validator
 
 from ..core import DescriptionError, GeoinversionError, Registry, atomic_write, keras_objects_ready, read_json, set_seed, write_json
-from ..descriptions import named, Description, Invalid, RunName, describe_fields, load_description, path_parts
+from ..descriptions import kinds, named, Description, Invalid, RunName, describe_fields, load_description, path_parts
 from ..runs import run_status
 from ..training import Experiment, check_training_options, optimizers, read_history, train
 from .data import (CLASSES, WINDOW_SAMPLES, CHANNELS, augmentation, augmentations, batches, check_windows,
@@ -219,6 +219,8 @@ class GBFTrainingDescription(Description):
 def load_gbf_description(src) -> GBFTrainingDescription:
     "Validate a GBF training description (path, JSON string, dict, or a shipped example's name such as `gbf_tiny`)."
     return load_description(src, GBFTrainingDescription)
+
+kinds.register('gbf_training')(lambda: GBFTrainingDescription)   # for `geoinversion describe`
 
 # %% ../../nbs/43_seismic.models.ipynb #2430fc14
 def _data(t:GBFTrainingDescription, storage:Path):

@@ -9,25 +9,23 @@ import json
 from pathlib import Path
 
 from ..core import GeoinversionError
-from ..cli import config_option, out_folder, out_option, renamed, required, scheduler_option
+from ..cli import config_option, integer, out_folder, out_option, renamed, required, scheduler_option, seed_option, SEED_MAX
+from ..descriptions import read_description
 
 # %% auto #0
 __all__ = ['register']
 
 # %% ../../nbs/29_volcano.cli.ipynb #7405be02
 def _synth(a):
-    from geoinversion.volcano.datasets import write_samples
     required(a, '--out')
     if a.n <= 0: raise GeoinversionError(f'--n must be positive, got {a.n}')
+    read_description(a.config)   # a missing or unreadable file is reported before TensorFlow loads
+    from geoinversion.volcano.datasets import write_samples
     summary = write_samples(a.config, a.out, n=a.n, subset=a.subset, seed=a.seed, overwrite=a.overwrite)
     print(f"wrote {summary['samples']} {summary['subset']} samples in {summary['seconds']:.2f} s to {a.out}: " + ', '.join(summary['files']))
 
-def _describe(a):
-    from geoinversion.volcano.datasets import load_dataset_description
-    required(a, '--config')
-    print(json.dumps(load_dataset_description(a.config).model_dump(mode='json'), indent=2))
-
 def _train(a):
+    read_description(a.config)
     from geoinversion.volcano.training import load_training_description, train_volcano
     t = load_training_description(a.config)
     run = train_volcano(t, a.seed, out_folder(a, t.name, a.seed, default='runs'), pretrain=a.pretrain, overwrite=a.overwrite, verbose=0 if a.quiet else 2)
@@ -43,9 +41,10 @@ def _matrix(a):
     print(json.dumps(summary, indent=2))
 
 def _sweep(a):
+    required(a, '--config')
+    read_description(a.config)
     from geoinversion.core import atomic_write
     from geoinversion.volcano.training import sweep
-    required(a, '--config')
     out = Path(a.out if a.out is not None else a.storage_path) if (a.out or a.storage_path) else None
     if out is None: raise GeoinversionError('--out is required (the folder of the runs)')
     table = sweep(a.config, a.seeds, out, scheduler=a.scheduler)
@@ -63,16 +62,13 @@ def register(sub):
     config_option(s, default='volcano_mogi', what='dataset description', old=('--dataset', '--json_data'))
     out_option(s, old=('--storage_path',))
     s.add_argument('--n', type=int, default=16, help='number of samples (default 16)')
-    s.add_argument('--subset', default='test', choices=['train', 'validation', 'test'])
-    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--subset', default='test', choices=['train', 'validation', 'test'], help='the subset drawn from (default test)')
+    seed_option(s)
     s.add_argument('--overwrite', action='store_true', help='replace a finished run in --out')
     s.set_defaults(handler=_synth)
-    d = sub.add_parser('describe', help='validate a dataset description and print it with every default')
-    config_option(d, what='dataset description', old=('--dataset', '--json_data'))
-    d.set_defaults(handler=_describe)
     t = sub.add_parser('train', help='train (or resume) a volcano run')
     config_option(t, default='train_mogi', what='training description', old=('--json_data', '--training'))
-    t.add_argument('--seed', type=int, default=0)
+    seed_option(t)
     out_option(t, what='the run folder to write, default runs/<name>_seed<seed> (a killed run resumes when the same command runs again)', required=False)
     renamed(t, '--storage_path', '--out <folder>/<name>_seed<seed> (the run folder itself)')
     t.add_argument('--pretrain', default=None, help='a finished run folder whose weights start this run')
@@ -83,23 +79,25 @@ def register(sub):
     m.add_argument('--run', default=None, help='a finished volcano training run (required)')
     renamed(m, '--training_run', '--run')
     out_option(m, what='the matrix run folder to write')
-    m.add_argument('--x', default='depth'); m.add_argument('--y', default='delta_volume')
-    m.add_argument('--x_range', type=float, nargs=2, default=None); m.add_argument('--y_range', type=float, nargs=2, default=None)
-    m.add_argument('--resolution', type=int, default=128)
-    m.add_argument('--seed', type=int, default=0)
-    m.add_argument('--lsq_points', type=int, default=0, help='cells also inverted by least squares')
-    m.add_argument('--overwrite', action='store_true')
+    m.add_argument('--x', default='depth', help='the parameter along the x axis (default depth)')
+    m.add_argument('--y', default='delta_volume', help='the parameter along the y axis (default delta_volume)')
+    m.add_argument('--x_range', type=float, nargs=2, default=None, metavar=('LOW', 'HIGH'), help="range of x (default: its distribution's)")
+    m.add_argument('--y_range', type=float, nargs=2, default=None, metavar=('LOW', 'HIGH'), help="range of y (default: its distribution's)")
+    m.add_argument('--resolution', type=integer(2, 4096, 'cells per side'), default=128, help='cells per side (2 to 4096; default 128)')
+    seed_option(m, what='seed of the other parameters and of the noise')
+    m.add_argument('--lsq_points', type=integer(0, 10**6, 'cells inverted by least squares'), default=0, help='cells also inverted by least squares (default 0)')
+    m.add_argument('--overwrite', action='store_true', help='replace a finished matrix run')
     m.set_defaults(handler=_matrix)
     w = sub.add_parser('sweep', help='train several seeds and collect their test metrics')
     config_option(w, what='training description', old=('--json_data', '--training'))
-    w.add_argument('--seeds', type=int, nargs='+', required=True)
+    w.add_argument('--seeds', type=integer(0, SEED_MAX, 'a seed'), nargs='+', required=True, help='the seeds to train')
     out_option(w, what='the folder of the run folders (and sweep.csv)')
     renamed(w, '--storage_path', '--out')
     scheduler_option(w)
     w.set_defaults(handler=_sweep)
     q = sub.add_parser('quickstart', help='train the volcano example, infer a matrix, compare with least squares')
     q.add_argument('--out', default='quickstart_out', help='folder of the runs, figures and table (default quickstart_out)')
-    q.add_argument('--seed', type=int, default=0)
-    q.add_argument('--overwrite', action='store_true')
+    seed_option(q)
+    q.add_argument('--overwrite', action='store_true', help='train again even if the run is finished')
     q.set_defaults(handler=_quickstart)
     return sub

@@ -445,3 +445,10 @@ def _yang_check(r):
 def yang(x, y, x0, y0, depth, a, b, strike, dip, pressure, mu, nu):
     "Yang et al. (1988) pressurised prolate spheroid of semi-axes `a` >= `b`, axis plunging by `dip` towards `strike`."
     return _yang(x, y, x0, y0, depth, a, b, strike, dip, pressure, mu, nu)
+
+# %% ../../nbs/10_volcano.sources.ipynb #378dba62
+from ..descriptions import kinds
+# the volcano descriptions, for `geoinversion describe` (their modules are imported only when asked)
+kinds.register('volcano_dataset')(lambda: __import__('geoinversion.volcano.datasets', fromlist=['x']).DatasetDescription)
+kinds.register('volcano_training')(lambda: __import__('geoinversion.volcano.training', fromlist=['x']).TrainingDescription)
+
