@@ -470,6 +470,23 @@ def _count(value, name, low=1, none_ok=False):
 def _first(mask):
     return tuple(int(i) for i in np.argwhere(mask)[0])
 
+def _velocity_tensor(velocity):
+    "The velocity as a float tensor (float64 kept, other numbers as float32); complex, boolean or text values are errors."
+    try: v = velocity if tf.is_tensor(velocity) or isinstance(velocity, tf.Variable) else tf.convert_to_tensor(velocity)
+    except (ValueError, TypeError) as e:
+        raise DescriptionError('velocity must be an array of numbers', path='$.velocity', value=type(velocity).__name__,
+                               allowed='a (nz, nx) or (B, nz, nx) array of m/s') from None
+    if v.dtype.is_complex or v.dtype in (tf.bool, tf.string) or not (v.dtype.is_floating or v.dtype.is_integer):
+        raise DescriptionError(f'velocity must be real numbers, not {v.dtype.name}', path='$.velocity', value=v.dtype.name,
+                               allowed='float32, float64 (or integers)')
+    return v if v.dtype in (tf.float32, tf.float64) else tf.cast(v, tf.float32)
+
+def _bounded(v, vmax):
+    "`v`, with a run-time check (inside tf.function) that it stays at or below `vmax`."
+    check = tf.debugging.assert_less_equal(tf.reduce_max(v), tf.cast(vmax, v.dtype),
+                                           message=f'the velocity exceeds vmax = {vmax:g} m/s, the bound the time step and the absorbing layers were set for')
+    with tf.control_dependencies([check]): return tf.identity(v)
+
 def _check_velocity(vn):
     bad = ~np.isfinite(vn)
     if bad.any():
@@ -483,7 +500,10 @@ def _check_velocity(vn):
 def _check_wavelet(wavelet, S, nt):
     wn = _concrete(wavelet)
     if wn is None: raise DescriptionError('the wavelet must be a concrete array, not a symbolic tensor', path='$.wavelet')
-    wn = np.asarray(wn, float)
+    if np.iscomplexobj(wn): raise DescriptionError('the wavelet must be real', path='$.wavelet', value=str(np.asarray(wn).dtype), allowed='real numbers')
+    try: wn = np.asarray(wn, float)
+    except (TypeError, ValueError):
+        raise DescriptionError('the wavelet must be an array of numbers', path='$.wavelet', value=str(np.asarray(wn).dtype), allowed='real numbers') from None
     if wn.ndim == 1: wn = np.broadcast_to(wn, (S, wn.shape[0]))
     if wn.ndim != 2 or wn.shape[0] != S:
         raise DescriptionError('the wavelet must have shape (nt,) or (S, nt), one row per source', path='$.wavelet',
@@ -525,15 +545,14 @@ def _pml_tables(s, dx, dt, vmax, fpeak, dtype):
 # %% ../../nbs/50_wave.propagator.ipynb #9e9d5ad8
 def _prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order=8, pml_width=20, free_surface=False,
              snapshot_every=None, checkpoint_every=None, interpolation='sinc', vmax=None, vmin=None,
-             jit_compile=True, check=True, engine='auto') -> _Simulation:
+             jit_compile=True, check=True, engine='auto', pml_frequency=None) -> _Simulation:
     "Check every input and build the simulation; `check=False` skips the stability check (for demonstrations only)."
     order = _check_order(order)
     dx, dt = _positive(dx, 'dx'), _positive(dt, 'dt')
     nt, pml_width = _count(nt, 'nt'), _count(pml_width, 'pml_width', low=0)
     snapshot_every = _count(snapshot_every, 'snapshot_every', none_ok=True)
     checkpoint_every = _count(checkpoint_every, 'checkpoint_every', none_ok=True)
-    v = velocity if tf.is_tensor(velocity) else tf.convert_to_tensor(velocity)
-    if v.dtype not in (tf.float32, tf.float64): v = tf.cast(v, tf.float32)
+    v = _velocity_tensor(velocity)
     if v.shape.rank not in (2, 3) or not v.shape.is_fully_defined():
         raise DescriptionError('velocity must be a (nz, nx) or (B, nz, nx) array', path='$.velocity', value=v.shape.as_list(),
                                allowed='2 or 3 dimensions of known size')
@@ -544,20 +563,27 @@ def _prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order=8, pml_wid
                                allowed=f'>= {order} cells each way')
     vn = _concrete(v)
     engine = _engine(engine, vn is not None)
+    if not isinstance(free_surface, (bool, np.bool_)):
+        raise DescriptionError('free_surface is true or false', path='$.free_surface', value=free_surface, allowed='True, False')
     if vn is not None:
         _check_velocity(vn)
+        if vmax is not None:   # a bound given: the layers are tuned to it, the same for every model (an inversion's fixed layer)
+            vmax_models = np.full(B, _positive(vmax, 'vmax'))
+        else:                  # else each model's layers are tuned to its own fastest velocity
+            vmax_models = vn.max(axis=(1, 2)).astype(float)
         vmax, vmin = max(float(vn.max()), vmax or 0.0), min(float(vn.min()), vmin or math.inf)
-        vmax_models = vn.max(axis=(1, 2)).astype(float)   # each model's layers are tuned to it alone
     elif vmax is None:
         raise DescriptionError('the velocity is symbolic (inside tf.function): give its upper bound vmax so that dt can be checked',
                                path='$.vmax', value=None, allowed='a positive number, m/s')
     else:
         vmax_models = np.full(B, _positive(vmax, 'vmax'))
+        v = _bounded(v, vmax)
     courant = check_stability(vmax, dx, dt, order) if check else vmax * dt / dx
     si, sw = point_weights(sources, (nz, nx), dx, free_surface, interpolation, 'sources')
     ri, rw = point_weights(receivers, (nz, nx), dx, free_surface, interpolation, 'receivers')
     wn = _check_wavelet(wavelet, len(si), nt)
     fpeak, fmax = wavelet_band(wn, dt)
+    if pml_frequency is not None: fpeak = _positive(pml_frequency, 'pml_frequency')   # the layers' alpha = pi f, fixed by the caller
     ppw = check_dispersion(vmin, dx, fmax, order) if vmin is not None else None
     S, top = len(si), 0 if free_surface else pml_width
     history = B * S * (nz + top + pml_width) * (nx + 2 * pml_width) * (nt + 1) * v.dtype.size
@@ -635,13 +661,35 @@ def propagate(velocity, # (nz, nx) or (B, nz, nx), m/s; a tf.Variable or a tenso
               snapshot_every:int|None=None, # also return the wavefield every so many steps
               checkpoint_every:int|None=None, # gradient: keep the state every so many steps (default: every step's pressure if it fits in `STORE_BYTES`, else sqrt(nt))
               interpolation:str='sinc', # off-grid points (metres): 'sinc' (Hicks 2002) or 'bilinear'
-              vmax:float|None=None, # upper bound of the velocity, needed when it is symbolic (inside tf.function)
+              vmax:float|None=None, # upper bound of the velocity: the absorbing layers of every model are tuned to it (an inversion's fixed layer; default: each model's maximum); needed when the velocity is symbolic
               vmin:float|None=None, # lower bound, for the dispersion check when the velocity is symbolic
               jit_compile:bool=True, # compile with XLA (engine 'xla')
-              engine:str='auto'): # 'auto': the Numba CPU kernels for a concrete velocity when no GPU is visible, else XLA; or 'numba', 'xla'
+              engine:str='auto', # 'auto': the Numba CPU kernels for a concrete velocity when no GPU is visible, else XLA; or 'numba', 'xla'
+              pml_frequency:float|None=None): # frequency the absorbing layers are tuned to, Hz (default: the wavelet's peak; fix it to compare filtered wavelets)
     "Pressure at the receivers, (B, S, nt, R), for every model and shot; with `snapshot_every`, also the wavefield (B, S, n, nz, nx)."
     return _simulate(_prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order, pml_width, free_surface,
-                              snapshot_every, checkpoint_every, interpolation, vmax, vmin, jit_compile, engine=engine))
+                              snapshot_every, checkpoint_every, interpolation, vmax, vmin, jit_compile, engine=engine, pml_frequency=pml_frequency))
+
+def _check_observed(observed, v, sources, receivers, nt):
+    "The observed data, checked against the simulation's shape (B, S, nt, R): broadcastable, real, finite."
+    shape = (v.shape[0] if v.shape.rank == 3 else 1, len(sources), nt, len(receivers))
+    o = _concrete(observed)
+    if o is None: return observed
+    if np.iscomplexobj(o) or not np.issubdtype(np.asarray(o).dtype, np.number):
+        raise DescriptionError('observed data must be real numbers', path='$.observed', value=str(np.asarray(o).dtype), allowed='float32, float64')
+    o = np.asarray(o)
+    try: np.broadcast_shapes(o.shape, shape)
+    except ValueError:
+        raise DescriptionError('observed data do not match the simulation (models, shots, time steps, receivers)', path='$.observed',
+                               value=list(o.shape), allowed=f'{list(shape)} (or broadcastable to it)') from None
+    if len(np.broadcast_shapes(o.shape, shape)) != 4 or np.broadcast_shapes(o.shape, shape) != shape:
+        raise DescriptionError('observed data do not match the simulation (models, shots, time steps, receivers)', path='$.observed',
+                               value=list(o.shape), allowed=f'{list(shape)} (or broadcastable to it)')
+    bad = ~np.isfinite(o)
+    if bad.any():
+        raise DescriptionError(f'observed data must be finite: {int(bad.sum())} values are not, the first at (b, s, t, r) = '
+                               f'{_first(np.broadcast_to(bad, shape))}', path='$.observed', value=float(o[bad][0]), allowed='finite numbers')
+    return observed
 
 def misfit_and_gradient(velocity, # (nz, nx) or (B, nz, nx), m/s
                         observed, # the data to fit, broadcastable to (B, S, nt, R)
@@ -649,12 +697,12 @@ def misfit_and_gradient(velocity, # (nz, nx) or (B, nz, nx), m/s
                         misfit=None, # f(predicted, observed) -> (B,) misfits; default: least squares
                         **kwargs): # more `propagate` arguments
     "The misfit J (a scalar, or one per model) and its gradient dJ/dv (the velocity's shape), by automatic differentiation."
-    v = tf.convert_to_tensor(velocity)
-    if v.dtype not in (tf.float32, tf.float64): v = tf.cast(v, tf.float32)
+    v = _velocity_tensor(velocity)
+    obs = _check_observed(observed, v, sources, receivers, nt)
     with tf.GradientTape() as tape:
         tape.watch(v)
         pred = propagate(v, dx, dt, nt, sources, receivers, wavelet, **kwargs)
-        obs = tf.cast(observed, pred.dtype)
+        obs = tf.cast(obs, pred.dtype)
         J = 0.5 * tf.reduce_sum(tf.square(pred - obs), axis=[1, 2, 3]) if misfit is None else misfit(pred, obs)
         total = tf.reduce_sum(J)
     grad = tape.gradient(total, v)
