@@ -20,7 +20,8 @@ from .core import COMMANDS, GeoinversionError, Registry, load_plugins, plugins
 
 # %% auto #0
 __all__ = ['SEED_MAX', 'renamed', 'config_option', 'out_option', 'scheduler_option', 'required', 'out_folder', 'integer',
-           'seed_option', 'renamed_parameter', 'is_chatter', 'quiet_stderr', 'list_registries', 'describe', 'main']
+           'number', 'seed_option', 'renamed_parameter', 'is_chatter', 'quiet_stderr', 'list_registries', 'describe',
+           'main']
 
 # %% ../nbs/90_cli.ipynb #7e44f665
 class _Renamed(argparse.Action):
@@ -87,6 +88,20 @@ def integer(low:int|None=None, high:int|None=None, what:str='an integer'):
             raise argparse.ArgumentTypeError(f'{v} is out of range ({what}: {span})')
         return v
     parse.__name__ = 'integer'
+    return parse
+
+def number(low:float|None=None, high:float|None=None, what:str='a number'):
+    "An argparse `type` for a finite number in [low, high] (`nan` and `inf`, which Python's float() reads, are not numbers here)."
+    import math
+    def parse(text):
+        try: v = float(text)
+        except ValueError: raise argparse.ArgumentTypeError(f'{text!r} is not a number ({what})') from None
+        if not math.isfinite(v): raise argparse.ArgumentTypeError(f'{text!r} is not a finite number ({what})')
+        if (low is not None and v < low) or (high is not None and v > high):
+            span = f'>= {low:g}' if high is None else f'<= {high:g}' if low is None else f'in [{low:g}, {high:g}]'
+            raise argparse.ArgumentTypeError(f'{v:g} is out of range ({what}: {span})')
+        return v
+    parse.__name__ = 'number'
     return parse
 
 def seed_option(p, name='--seed', default=0, what='the seed: the same seed, the same run'):

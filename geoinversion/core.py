@@ -173,8 +173,8 @@ def keras_objects_ready(module:str|None=None) -> bool: # the module calling (it 
 def set_seed(seed:int, # a non-negative integer
              deterministic_ops:bool=False): # also ask TensorFlow for deterministic kernels (slower)
     "Seed Python, NumPy and TensorFlow/Keras from one integer; returns the seed."
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise DescriptionError('the seed must be a non-negative integer', path='$.seed', value=seed, allowed='0, 1, 2, ...')
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= 2**32 - 1:   # Keras and NumPy take 32-bit seeds
+        raise DescriptionError('the seed must be an integer from 0 to 2**32 - 1', path='$.seed', value=seed, allowed='0, 1, 2, ..., 4294967295')
     seed = int(seed)
     os.environ['PYTHONHASHSEED'] = str(seed)
     random.seed(seed)

@@ -28,20 +28,29 @@ class Invalid(ValueError):
         super().__init__(message)
         self.message, self.value, self.allowed, self.subpath = message, value, allowed, tuple(subpath)
 
-def _numbers_only(ann, value, path=()):
-    "`Invalid` where `value` is true/false or a string and `ann` (a field's type) wants a number there (JSON `true` is not 1)."
+def _numbers_only(ann, value, path=(), keyed=False):
+    "`Invalid` where `value` does not have the JSON type `ann` (a field's type) wants: true/false or a string for a number, 1 for true, an empty name."
     import types, typing
     origin, args = typing.get_origin(ann), typing.get_args(ann)
-    if origin is Annotated: return _numbers_only(args[0], value, path)
+    if origin is Annotated: return _numbers_only(args[0], value, path, keyed)
     if ann in (int, float):
         if isinstance(value, (bool, str)):
             raise Invalid(f'wrong type ({type(value).__name__})', value=value, allowed='an integer' if ann is int else 'a number', subpath=path)
         return
+    if ann is bool:
+        if value is not None and not isinstance(value, bool):
+            raise Invalid(f'wrong type ({type(value).__name__})', value=value, allowed='true or false', subpath=path)
+        return
+    if ann is str:
+        if value == '' and not keyed: raise Invalid('an empty string', value=value, allowed='a non-empty string', subpath=path)
+        return
     if origin in (typing.Union, types.UnionType):
         members = [a for a in args if a is not type(None)]
         if value is None: return
+        if isinstance(value, str) and str in members: return _numbers_only(str, value, path, keyed)
         if isinstance(value, (bool, str)):
             if all(a in (int, float) for a in members): _numbers_only(members[0], value, path)
+            if all(a is bool for a in members): _numbers_only(bool, value, path)
             return
         for kind, types_ in ((dict, (dict,)), (list, (list, tuple)), (tuple, (list, tuple))):
             if isinstance(value, types_):
@@ -54,7 +63,7 @@ def _numbers_only(ann, value, path=()):
         kinds = [args[0]] * len(value) if len(args) == 2 and args[1] is Ellipsis else list(args)
         for i, (a, v) in enumerate(zip(kinds, value)): _numbers_only(a, v, path + (i,))
     elif origin is dict and isinstance(value, dict) and len(args) == 2:
-        for k, v in value.items(): _numbers_only(args[1], v, path + (k,))
+        for k, v in value.items(): _numbers_only(args[1], v, path + (k,), keyed=True)
 
 class Description(BaseModel):
     "Base of every description: unknown fields are errors that list the known ones; numbers are finite and numbers (not true/false, not strings)."
@@ -115,6 +124,7 @@ def _parts(err:dict):
     if typ == 'int_parsing_size' or (typ == 'float_type' and isinstance(value, int) and not isinstance(value, bool)):
         return 'number too large', loc, value, 'a number of meaningful size'
     if typ == 'int_from_float': return 'not a whole number', loc, value, 'an integer'
+    if typ == 'string_pattern_mismatch': return 'bad name', loc, value, f"a name matching {ctx.get('pattern')}"
     if typ == 'literal_error': return 'value not allowed', loc, value, ctx.get('expected')
     base = typ.split('_')[0]
     if typ.endswith(('_type', '_parsing')) and base in _TYPE_WORDS:

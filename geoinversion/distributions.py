@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import tensorflow as tf
-from pydantic import model_validator
+from pydantic import Field, model_validator
 
 from .core import Registry
 from .descriptions import Description, Invalid, validate_nested
@@ -35,6 +35,14 @@ class Distribution(Description):
         "The smallest and largest value the distribution can give."
         raise NotImplementedError
 
+    def effective_support(self) -> tuple[float, float]:
+        "The smallest and largest value drawn in practice: the support, where it is infinite the quantiles at float64's epsilon."
+        lo, hi = self.support()
+        if math.isfinite(lo) and math.isfinite(hi): return lo, hi
+        eps = float(np.finfo(np.float64).eps)
+        q = self.quantile(tf.constant([eps, 1 - eps], tf.float64)).numpy()
+        return (lo if math.isfinite(lo) else float(q[0])), (hi if math.isfinite(hi) else float(q[1]))
+
     def sample(self, n:int, seed=(0, 0), dtype=tf.float64):
         "`n` samples drawn with a stateless seed (two integers)."
         return self.quantile(tf.random.stateless_uniform((n,), seed=seed, dtype=dtype))
@@ -44,8 +52,9 @@ def _clip(u):
     eps = np.finfo(u.dtype.as_numpy_dtype).eps
     return tf.clip_by_value(u, eps, 1 - eps)
 
-def _check_order(low, high, field='high'):
-    if not high > low: raise Invalid(f'{field} must be greater than low', value=high, allowed=f'> {low}', subpath=(field,))
+def _check_order(low, high):
+    "Both bounds are to blame when low is not below high: the error is the distribution's, with both values."
+    if not high > low: raise Invalid('low must be below high', value={'low': low, 'high': high}, allowed='low < high')
 
 def _check_positive(value, field):
     if not value > 0: raise Invalid(f'{field} must be positive', value=value, allowed='> 0', subpath=(field,))
@@ -96,10 +105,16 @@ class TruncatedNormal(Distribution):
     low: float
     high: float
     @model_validator(mode='after')
-    def _check(self): _check_positive(self.std, 'std'); _check_order(self.low, self.high); return self
+    def _check(self):
+        _check_positive(self.std, 'std'); _check_order(self.low, self.high)
+        mass = self._cdf(self.high) - self._cdf(self.low)
+        if not mass > 1e-9:   # [low, high] far in a tail: every draw would be clipped to one bound
+            raise Invalid(f'[low, high] holds almost none of this normal (probability {mass:.1e})', value={'mean': self.mean, 'std': self.std, 'low': self.low, 'high': self.high},
+                          allowed='a mean within a few std of [low, high]')
+        return self
+    def _cdf(self, x): return 0.5 * math.erfc(-(x - self.mean) / (self.std * math.sqrt(2)))   # normal CDF, float64
     def quantile(self, u):
-        cdf = lambda x: 0.5 * math.erfc(-(x - self.mean) / (self.std * math.sqrt(2)))  # normal CDF, float64
-        ca, cb = cdf(self.low), cdf(self.high)
+        ca, cb = self._cdf(self.low), self._cdf(self.high)
         x = self.mean + self.std * tf.math.ndtri(_clip(ca + u * (cb - ca)))
         return tf.clip_by_value(x, self.low, self.high)
     def support(self): return (self.low, self.high)
@@ -108,8 +123,8 @@ class TruncatedNormal(Distribution):
 class LogNormal(Distribution):
     "Log-normal: the logarithm is normal with mean `mean_log` and standard deviation `std_log`."
     type: Literal['log_normal'] = 'log_normal'
-    mean_log: float
-    std_log: float
+    mean_log: float = Field(ge=-700, le=700)   # exp(±700): float64's range
+    std_log: float = Field(le=100)
     log_scale: ClassVar[bool] = True
     @model_validator(mode='after')
     def _check(self): _check_positive(self.std_log, 'std_log'); return self

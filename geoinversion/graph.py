@@ -64,10 +64,10 @@ def _activation(v):
     return v
 
 def _size2(v):
-    ok = lambda n: isinstance(n, int) and not isinstance(n, bool) and n > 0
+    ok = lambda n: isinstance(n, int) and not isinstance(n, bool) and 0 < n <= 1024
     if ok(v): return v
     if isinstance(v, (list, tuple)) and len(v) == 2 and all(ok(n) for n in v): return tuple(v)
-    raise Invalid('a size is a positive integer or two of them', value=v, allowed='n or [n_height, n_width], n > 0')
+    raise Invalid('a size is a positive integer or two of them', value=v, allowed='n or [n_height, n_width], 0 < n <= 1024')
 
 def _size2_or_none(v): return None if v is None else _size2(v)
 
@@ -91,7 +91,7 @@ def _rank(x, ranks:dict, what:str):
 class Conv2d(Module):
     "2-D convolution, optionally followed by batch normalisation, then an activation."
     module: Literal['conv2d'] = 'conv2d'
-    filters: int = Field(gt=0, description='number of output channels')
+    filters: int = Field(gt=0, le=65536, description='number of output channels')
     kernel_size: Size2 = Field(3, description='kernel size: n or [n_height, n_width]')
     strides: Size2 = Field(1, description='strides: n or [n_height, n_width]')
     padding: Literal['same', 'valid'] = Field('same', description='"same" keeps the size (at stride 1), "valid" does not pad')
@@ -111,7 +111,7 @@ class Conv2d(Module):
 class ResidualBlock(Module):
     "Residual block: two convolutions plus a skip connection, merged by addition (or concatenation), then an activation."
     module: Literal['residual'] = 'residual'
-    filters: int|None = Field(None, gt=0, description='channels of the convolutions (null: as many as the input)')
+    filters: int|None = Field(None, gt=0, le=65536, description='channels of the convolutions (null: as many as the input)')
     kernel_size: Size2 = Field(3, description='kernel size of both convolutions')
     strides: Size2 = Field(1, description='strides of the first convolution (and of the skip projection)')
     activation: ActivationName = Field('relu', description='activation after the first convolution and after the merge')
@@ -137,8 +137,8 @@ class ResidualBlock(Module):
 class SelfAttention(Module):
     "Multi-head self-attention over the positions of a sequence or of an image, added to its input, then layer-normalised."
     module: Literal['attention'] = 'attention'
-    num_heads: int = Field(2, gt=0, description='number of attention heads')
-    key_dim: int|None = Field(None, gt=0, description='size of each head (null: channels / num_heads)')
+    num_heads: int = Field(2, gt=0, le=256, description='number of attention heads')
+    key_dim: int|None = Field(None, gt=0, le=65536, description='size of each head (null: channels / num_heads)')
     dropout: Rate = Field(0.0, description='dropout rate on the attention weights')
     normalize: bool = Field(True, description='layer normalisation after the residual sum')
     accepts: ClassVar[str] = 'sequences (batch, steps, channels) or images (batch, height, width, channels)'
@@ -166,7 +166,7 @@ class DenseStack(Module):
     def _units(cls, v):
         if not v: raise Invalid('at least one layer is needed', value=v, allowed='[n, ...] with n > 0')
         for i, n in enumerate(v):
-            if n <= 0: raise Invalid('units must be positive', value=n, allowed='> 0', subpath=(i,))
+            if not 0 < n <= 2**20: raise Invalid('units must be positive (and at most 2**20)', value=n, allowed='0 < units <= 1048576', subpath=(i,))
         return v
 
     def apply(self, x, name):
@@ -240,7 +240,7 @@ class Flatten(Module):
 class Concatenate(Module):
     "Join several tensors along an axis (the channels by default)."
     module: Literal['concatenate'] = 'concatenate'
-    axis: int = Field(-1, description='axis to join along (-1: the last, the channels)')
+    axis: int = Field(-1, ge=-8, le=8, description='axis to join along (-1: the last, the channels)')
     n_inputs: ClassVar[tuple[int, int|None]] = (2, None)
     accepts: ClassVar[str] = 'tensors whose shapes agree on every axis but the concatenation axis'
     def apply(self, x, name): return keras.layers.Concatenate(axis=self.axis, name=name)(x)
@@ -279,7 +279,7 @@ class SignedLogLayer(keras.layers.Layer):
 class SignedLog(Module):
     "Signed logarithm sign(x) log(1 + |x|/scale) of the values: for inputs whose amplitude spans decades."
     module: Literal['signed_log'] = 'signed_log'
-    scale: float = Field(1.0, gt=0, description='values much smaller than `scale` pass linearly, larger ones logarithmically')
+    scale: float = Field(1.0, gt=0, le=1e12, description='values much smaller than `scale` pass linearly, larger ones logarithmically')
     def apply(self, x, name): return SignedLogLayer(self.scale, name=name)(x)
 
 @modules.register('batch_norm')
@@ -287,7 +287,7 @@ class BatchNorm(Module):
     "Batch normalisation of the last axis (the channels)."
     module: Literal['batch_norm'] = 'batch_norm'
     momentum: float = Field(0.99, gt=0, lt=1, description='momentum of the moving mean and variance')
-    epsilon: float = Field(1e-3, gt=0, description='added to the variance')
+    epsilon: float = Field(1e-3, gt=0, le=1.0, description='added to the variance')
     def apply(self, x, name): return keras.layers.BatchNormalization(momentum=self.momentum, epsilon=self.epsilon, name=name)(x)
 
 # %% ../nbs/20_graph.ipynb #80c02c9c
@@ -334,7 +334,7 @@ class InputSpec(Description):
         if v is None: return v
         if not v: raise Invalid('a shape has at least one axis', value=v, allowed='[n, ...] with n > 0 or null')
         for i, n in enumerate(v):
-            if n is not None and n <= 0: raise Invalid('axis sizes must be positive', value=n, allowed='> 0 or null', subpath=(i,))
+            if n is not None and not 0 < n <= 10**6: raise Invalid('axis sizes must be positive (and at most 10**6)', value=n, allowed='0 < n <= 1000000 or null', subpath=(i,))
         return v
 
 def wiring(branches:list[list[str]]) -> tuple[dict, dict, dict]:
@@ -501,7 +501,7 @@ def load_model_description(src) -> ModelDescription:
     "Validate a model description: a path, a JSON string, a dict, a `ModelDescription`, or the name of a shipped example."
     return load_description(_resolve(src)[0], ModelDescription)
 
-kinds.register('model')(lambda: ModelDescription)   # `geoinversion describe` knows it
+kinds.register('model', overwrite=True)(lambda: ModelDescription)   # `geoinversion describe` knows it
 
 # %% ../nbs/20_graph.ipynb #41b8513c
 def build_order(d:ModelDescription) -> list[str]:

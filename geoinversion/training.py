@@ -146,6 +146,7 @@ class Experiment:
     def resolved(self) -> dict: raise NotImplementedError(f'{type(self).__name__}.resolved(): the run description, as JSON')
     def build(self, seed:int): raise NotImplementedError(f'{type(self).__name__}.build(seed): the compiled network')
     def stream(self, subset:str, seed:int, start:int=0): raise NotImplementedError(f'{type(self).__name__}.stream(subset, seed, start)')
+    def check(self): "Checks that need the data or the network (shapes of network against data, subsets that are not empty): raise a `GeoinversionError` before any run folder exists."
     def prepare(self, run:Path): "Write what the run needs besides the network (before training)."
     def callbacks(self, run:Path) -> list: "The stage's own Keras callbacks."; return []
     def evaluate(self, net, run:Path, seed:int) -> dict: "Scores of the best network on held-out data."; return {}
@@ -256,6 +257,8 @@ def train(experiment:Experiment, # what to train (a stage's experiment)
     resolved = {**exp.resolved(), 'seed': seed, 'pretrain': str(pretrain.resolve()) if pretrain else None}
     for part in ('name', 'epochs', 'criterion'):
         if getattr(exp, part, None) in (None, ''): raise GeoinversionError(f'{type(exp).__name__}.{part} is not set')
+    if run.exists() and not run.is_dir(): raise GeoinversionError(f'{run} is a file, not a run folder: choose a folder to write the run in')
+    exp.check()   # network against data, before the run folder exists
     start_run(run, exp.kind, resolved, overwrite=overwrite, same_description=True)
     try:
         exp.prepare(run)

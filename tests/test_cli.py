@@ -79,3 +79,39 @@ def test_killed_run_resumes(tmp_path):
     run = json.loads((out / 'run.json').read_text())
     assert run['status'] == 'finished' and len(run['starts']) == 2
     assert not [p.name for p in out.iterdir() if p.name.endswith('.tmp')]
+
+def _mogi():
+    return json.loads((Path(__file__).parent.parent / 'geoinversion' / 'data' / 'volcano_mogi.json').read_text())
+
+@pytest.mark.parametrize('case', ['out is a file', 'seed too large', 'negative lsq_points', 'a folder as config', 'image named as a target',
+                                  'empty image name', 'nothing left to train', 'NaN fixed value'])
+def test_bad_inputs_of_issue_18(tmp_path, case):
+    "Each bad input of the issue: exit status 2, the reason in the last line, no traceback, nothing written."
+    (tmp_path / 'afile').write_text('not a folder')
+    f = tmp_path / 'd.json'
+    edits = {'image named as a target': ({'image_name': 'depth', 'units': {'depth': 'm'}}, '$.image_name: image_name is also a parameter'),
+             'empty image name': ({'image_name': '', 'units': {}}, "$.image_name: an empty string; got ''"),
+             'nothing left to train': ({'varyings': {'depth': [[0.0, 1.0]]}}, '$.varyings.depth: the held-out quantiles of depth leave 0'),
+             'NaN fixed value': ({'fixed': {'x0': float('nan'), 'y0': 0.0, 'nu': 0.25}}, '$.fixed.x0: not a finite number; got nan')}
+    if case in edits:
+        edit, says = edits[case]
+        f.write_text(json.dumps({**_mogi(), **edit}))
+        args, says = ['synth', '--config', f, '--out', tmp_path / 'r', '--n', 2], f'{f}: at {says}'
+    else:
+        args, says = {'out is a file': (['synth', '--out', tmp_path / 'afile', '--n', 2], 'is a file, not a run folder'),
+                      'seed too large': (['synth', '--out', tmp_path / 'r', '--seed', 4294967296], '4294967296 is out of range (a seed: in [0, 4294967295])'),
+                      'negative lsq_points': (['matrix', '--run', tmp_path, '--out', tmp_path / 'r', '--lsq_points', '-5'], '-5 is out of range'),
+                      'a folder as config': (['synth', '--config', tmp_path, '--out', tmp_path / 'r'], 'this is a folder, not a description file')}[case]
+    r = cli(*args, check=False)
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert says in r.stderr.strip().splitlines()[-1], r.stderr[-2000:]
+    assert 'Traceback' not in r.stderr and 'absl' not in r.stderr and 'cuda' not in r.stderr
+    assert not (tmp_path / 'r').exists() and (tmp_path / 'afile').read_text() == 'not a folder'
+
+def test_no_tensorflow_start_up_lines(tmp_path):
+    "An error after TensorFlow has loaded is one line on stderr: the C++ start-up lines are dropped (and --debug shows them)."
+    f = tmp_path / 'bad.json'; f.write_text(json.dumps({**_mogi(), 'noise': {'amplitude': 1e300}}))
+    r = cli('synth', '--config', f, '--out', tmp_path / 'r', check=False)
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f'geoinversion synth: error: {f}: at $.noise.amplitude: out of range; got 1e+300; allowed: <= 10'], r.stderr
+    r = cli('--debug', 'synth', '--config', f, '--out', tmp_path / 'r', check=False)
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith('geoinversion synth: error:')

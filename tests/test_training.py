@@ -85,9 +85,18 @@ def test_matrix_cli_and_papermill(tmp_path):
     ({'epochs': 0}, '$.epochs: out of range'),
     ({'model': 'no_such_model'}, '$.model: no such example model description'),
     ({'name': '../escaped'}, '$.name: a name is not a path'),
+    # issue 18: checked before any run folder exists (a NaN rate, an output twice, a head of two units for a one-number target)
+    ({'learning_rate': float('nan')}, '$.learning_rate: not a finite number; got nan'),
+    ({'outputs': ['depth', 'depth']}, "$.outputs[1]: a name given twice; got 'depth'"),
+    ({'model': 'two_unit_head'}, "$.model.operations.hd.units: output 'depth' gives 2 values per sample; a target is one number"),
+    ({'model': 'not_flattened'}, "$.model.branches: output 'depth' gives an array of shape [4, 4, 1] per sample"),
 ])
 def test_bad_training_description_cli(tmp_path, edit, message):
     desc = tmp_path / 'bad.json'
+    model = json.loads((ROOT / 'geoinversion' / 'data' / 'model_mogi_flat.json').read_text())
+    if edit.get('model') == 'two_unit_head': model['operations']['hd']['units'] = [2]; edit = {'model': model}
+    if edit.get('model') == 'not_flattened':
+        model['operations'].pop('f'); model['branches'][0].remove('f'); edit = {'model': model}
     desc.write_text(json.dumps({**small('bad', 1), **edit}))
     r = cli('train', '--config', desc, '--seed', 0, '--out', tmp_path / 'runs' / 'bad_seed0', check=False)
     assert r.returncode == 2 and f'{desc}: at {message}' in r.stderr, r.stderr[-2000:]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -15,39 +16,53 @@ import numpy as np
 import tensorflow as tf
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from ..core import DescriptionError, write_json
-from ..descriptions import Description, Invalid, describe_fields, example_path, load_description
-from ..distributions import Distribution, check_intervals, interval_quantile, parse_distribution, split_intervals
+from ..core import DescriptionError, GeoinversionError, write_json
+from ..runs import fail_run
+from ..descriptions import Description, Invalid, RunName, describe_fields, example_path, load_description
+from ..distributions import Distribution, check_intervals, complement, interval_quantile, parse_distribution, split_intervals
 from .insar import Geometry, Mask, Noise, Wrap, degrade, project_los
 from .sources import generators, grid
 
 # %% auto #0
-__all__ = ['SUBSETS', 'GridSpec', 'Sizes', 'DatasetDescription', 'load_dataset_description', 'VolcanoDataset', 'plot_samples',
-           'to_xarray', 'write_samples']
+__all__ = ['SUBSETS', 'NETCDF3_LIMIT', 'MAX_SAMPLES', 'GridSpec', 'Sizes', 'check_split', 'DatasetDescription',
+           'load_dataset_description', 'VolcanoDataset', 'plot_samples', 'to_xarray', 'netcdf_engine', 'write_samples']
 
 # %% ../../nbs/12_volcano.datasets.ipynb #2f6d2e40
 class GridSpec(Description):
     "The image grid."
-    size: list[int] = Field([64, 64], description='image size in pixels, [ny, nx]')
-    pixel_size: float = Field(100.0, gt=0, description='pixel size, metres')
+    size: list[int] = Field([64, 64], description='image size in pixels, [ny, nx] (4 to 4096 each)')
+    pixel_size: float = Field(100.0, gt=0, le=1e5, description='pixel size, metres (at most 100 km)')
     @field_validator('size')
     @classmethod
     def _size(cls, v):
-        if len(v) != 2: raise Invalid('size is [ny, nx]', value=v, allowed='two integers >= 4')
+        if len(v) != 2: raise Invalid('size is [ny, nx]', value=v, allowed='two integers from 4 to 4096')
         for i, n in enumerate(v):
             if n < 4: raise Invalid('image too small', value=n, allowed='>= 4 pixels', subpath=(i,))
+            if n > 4096: raise Invalid('image too large', value=n, allowed='<= 4096 pixels', subpath=(i,))
         return v
 
 class Sizes(Description):
     "Samples per epoch in each subset."
-    train: int = Field(10_000, gt=0, description='training samples per epoch')
-    validation: int = Field(2_000, gt=0, description='validation samples')
-    test: int = Field(2_000, gt=0, description='test samples')
+    train: int = Field(10_000, gt=0, le=10**8, description='training samples per epoch')
+    validation: int = Field(2_000, gt=0, le=10**8, description='validation samples')
+    test: int = Field(2_000, gt=0, le=10**8, description='test samples')
+
+def check_split(v):
+    "Train and validation shares: positive, and neither under 1% of their sum (else one of them gets next to nothing)."
+    if v is None: return v
+    if min(v) <= 0: raise Invalid('train and validation shares must be positive', value=list(v), allowed='[train, validation] > 0')
+    if max(v) > 1e6: raise Invalid('a share is a proportion', value=list(v), allowed='[train, validation], e.g. [0.8, 0.2]')
+    if min(v) < 0.01 * sum(v):
+        raise Invalid('a share under 1% of the total leaves next to nothing to ' + ('train' if v[0] < v[1] else 'validate') + ' on',
+                      value=list(v), allowed='each share >= 1% of their sum, e.g. [0.8, 0.2]')
+    return v
+
+_IMAGE_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]{0,63}$')
 
 # %% ../../nbs/12_volcano.datasets.ipynb #2900699d
 class DatasetDescription(Description):
     "A generated InSAR deformation dataset."
-    name: str = Field('dataset', description='a name for the dataset')
+    name: RunName = Field('dataset', description='a name for the dataset')
     type: Literal['generated'] = Field(description='how samples are obtained; only "generated" for now')
     generation_type: str = Field(description='the source generator (registry `generators`)')
     fixed: dict[str, float] = Field({}, description='constant values of generator parameters')
@@ -95,8 +110,14 @@ class DatasetDescription(Description):
 
     @field_validator('split')
     @classmethod
-    def _split(cls, v):
-        if min(v) <= 0: raise Invalid('train and validation shares must be positive', value=list(v), allowed='[train, validation] > 0')
+    def _split(cls, v): return check_split(v)
+
+    @field_validator('image_name')
+    @classmethod
+    def _image_name(cls, v):
+        if not _IMAGE_NAME.match(v):
+            raise Invalid('bad image name (it names the network input and the image in samples.nc)', value=v,
+                          allowed='letters, digits and _, starting with a letter (at most 64)')
         return v
 
     @field_validator('geometries')
@@ -111,6 +132,9 @@ class DatasetDescription(Description):
     @model_validator(mode='after')
     def _against_generator(self):
         gen = generators[self.generation_type]
+        if self.image_name in gen.names:
+            raise Invalid(f'image_name is also a parameter of generator {gen.name!r}: the image and the parameter would share one name',
+                          value=self.image_name, allowed=f'a name other than {", ".join(gen.names)}', subpath=('image_name',))
         for section, names in (('fixed', self.fixed), ('distributions', self.distributions)):
             for n in names:
                 if n not in gen.names:
@@ -124,19 +148,25 @@ class DatasetDescription(Description):
         ranges = {n: (v, v) for n, v in gen.defaults.items()}
         ranges.update({n: (v, v) for n, v in self.fixed.items()})
         ranges.update({n: d.support() for n, d in self.distributions.items()})
+        drawn = {n: d.effective_support() for n, d in self.distributions.items()}
         for n, (lo, hi) in ranges.items():
             p = gen.param(n)
-            if not p.admits(lo, hi):
+            if not p.admits(lo, hi, drawn.get(n)):
                 where = ('fixed', n) if n in self.fixed else ('distributions', n) if n in self.distributions else ('fixed',)
                 what = f'{n} must be {p.allowed()} ({p.doc})'
                 if n in self.distributions: what += f'; this {self.distributions[n].type} distribution gives [{lo:g}, {hi:g}]'
+                if n in drawn and (lo, hi) != drawn[n]: what += f' (in practice [{drawn[n][0]:g}, {drawn[n][1]:g}])'
                 raise Invalid(what, value=lo if n in self.fixed else [lo, hi], allowed=p.allowed(), subpath=where)
         if gen.check is not None and (msg := gen.check(ranges)):
             raise Invalid(msg, value={k: list(v) for k, v in ranges.items()}, allowed='consistent parameter ranges', subpath=('distributions',))
-        for n in self.varyings:
+        for n, iv in self.varyings.items():
             if n not in self.distributions:
                 raise Invalid('only varying parameters (those with a distribution) can hold out quantiles', value=n,
                               allowed=list(self.distributions), subpath=('varyings', n))
+            rest = sum(b - a for a, b in complement(iv))
+            if rest < 0.01:
+                raise Invalid(f'the held-out quantiles of {n} leave {rest:.3g} of [0, 1] for training and validation: nothing to train on',
+                              value=[list(x) for x in iv], allowed='intervals that leave at least 1% of [0, 1]', subpath=('varyings', n))
         for n, u in self.units.items():
             if n == self.image_name: expected = 'rad' if self.wrap else 'm'
             elif n in gen.names: expected = gen.param(n).unit
@@ -302,40 +332,86 @@ def to_xarray(dataset:VolcanoDataset, subset:str='test', n:int=16, seed:int=0, b
     for x, t in dataset.dataset(subset, n, min(batch_size, n), seed, normalize=False):
         imgs.append(x[dataset.description.image_name].numpy())
         for k in tgts: tgts[k].append(t[k].numpy())
+    return _samples_dataset(dataset, subset, seed, np.concatenate(imgs), {k: np.concatenate(v) for k, v in tgts.items()})
+
+def _samples_dataset(dataset, subset, seed, image, targets:dict):
+    "The samples as an `xarray.Dataset` with coordinates and units (`image` and `targets`: NumPy or Dask arrays)."
+    import xarray as xr
     d, gen = dataset.description, dataset.generator
     img_unit = 'rad' if d.wrap else 'm'
-    out = xr.Dataset({d.image_name: (('sample', 'y', 'x', 'channel'), np.concatenate(imgs), {'units': img_unit, 'long_name': 'line-of-sight ' + ('phase' if d.wrap else 'displacement')})},
+    out = xr.Dataset({d.image_name: (('sample', 'y', 'x', 'channel'), image, {'units': img_unit, 'long_name': 'line-of-sight ' + ('phase' if d.wrap else 'displacement')})},
                      coords={'x': ('x', dataset.x.numpy()[0], {'units': 'm', 'long_name': 'east'}),
                              'y': ('y', dataset.y.numpy()[:, 0], {'units': 'm', 'long_name': 'north'}),
-                             'channel': ('channel', dataset.channels), 'sample': np.arange(n)},
+                             'channel': ('channel', dataset.channels), 'sample': np.arange(image.shape[0])},
                      attrs={'dataset': d.name, 'generator': d.generation_type, 'subset': subset, 'seed': seed})
-    for k, v in tgts.items():
-        out[k] = ('sample', np.concatenate(v), {'units': gen.param(k).unit, 'long_name': gen.param(k).doc})
+    for k, v in targets.items():
+        out[k] = ('sample', v, {'units': gen.param(k).unit, 'long_name': gen.param(k).doc})
     return out
+
+NETCDF3_LIMIT = 2**31 - 1   # bytes of one variable in a netCDF3 file (SciPy's writer)
+MAX_SAMPLES = 10**8
+
+def netcdf_engine() -> str:
+    "The netCDF writer: 'h5netcdf' (netCDF4, no size limit) when installed, else SciPy's netCDF3 ('scipy', 2 GiB per variable)."
+    try: import h5netcdf  # noqa: F401
+    except ImportError: return 'scipy'
+    return 'h5netcdf'
+
+def _lazy_samples(dataset:VolcanoDataset, subset:str, n:int, seed:int, batch_size:int=256):
+    "`to_xarray`'s dataset with Dask arrays: each batch is made when it is written, so `n` is not bounded by memory."
+    import dask, dask.array as da
+    d, bs = dataset.description, min(batch_size, n)
+    fn = dataset._batch_fn(subset, bs, seed, False)
+    image = d.image_name
+    @dask.delayed(pure=True)
+    def batch(i, k):
+        x, t = fn(tf.constant(seed, tf.int64), tf.constant(i, tf.int64))
+        return {image: x[image].numpy()[:k], **{name: t[name].numpy()[:k] for name in dataset.targets}}
+    sizes = [min(bs, n - i * bs) for i in range(math.ceil(n / bs))]
+    parts = [batch(i, k) for i, k in enumerate(sizes)]
+    shape = (*d.grid.size, len(dataset.channels))
+    col = lambda name, tail: da.concatenate([da.from_delayed(p[name], (k, *tail), dataset.dtype.as_numpy_dtype) for p, k in zip(parts, sizes)])
+    return col(image, shape), {name: col(name, ()) for name in dataset.targets}
 
 def write_samples(description, # a dataset description (path, JSON, dict, or example name)
                   folder, # the run folder to write
                   n:int=16, subset:str='test', seed:int=0,
                   overwrite:bool=False, # replace a finished run in `folder`
                   figure_samples:int=4) -> dict: # samples shown in the figure
-    "Generate `n` samples into `folder`: `samples.nc`, `samples.png` and the run record; returns a summary."
-    import time, tempfile
+    "Generate `n` samples into `folder`: `samples.nc` (written batch by batch), `samples.png` and the run record; returns a summary."
+    import time
+    from geoinversion.runs import start_run
+    ds = VolcanoDataset(description)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= MAX_SAMPLES:
+        raise GeoinversionError(f'n (the number of samples) must be an integer from 1 to {MAX_SAMPLES}, got {n!r}')
+    if subset not in SUBSETS: raise GeoinversionError(f'unknown subset {subset!r}; allowed: {", ".join(SUBSETS)}')
+    d, engine = ds.description, netcdf_engine()
+    nbytes = n * math.prod(d.grid.size) * len(d.geometries) * ds.dtype.size
+    if engine == 'scipy' and nbytes > NETCDF3_LIMIT:   # said before anything is generated
+        raise GeoinversionError(f'{n} samples make {nbytes / 2**30:.2f} GiB of images, more than netCDF3 (the only writer here) holds '
+                                f'(2 GiB per variable): install h5netcdf (netCDF4), or write at most {NETCDF3_LIMIT // (nbytes // n)} samples')
+    folder = start_run(folder, 'dataset', d.model_dump(mode='json'), overwrite=overwrite)
+    try: return _write_samples(ds, folder, n, subset, seed, figure_samples, engine)
+    except Exception as e:
+        fail_run(folder, e)
+        raise
+
+def _write_samples(ds, folder, n, subset, seed, figure_samples, engine):
+    import time, dask, xarray as xr
     import matplotlib; matplotlib.use('Agg', force=False)
     import matplotlib.pyplot as plt
     from geoinversion.core import atomic_write
-    from geoinversion.runs import start_run, finish_run
-    ds = VolcanoDataset(description)
-    folder = start_run(folder, 'dataset', ds.description.model_dump(mode='json'), overwrite=overwrite)
+    from geoinversion.runs import finish_run
     write_json(folder / 'normalization.json', ds.normalization)
     t0 = time.perf_counter()
-    xds = to_xarray(ds, subset, n, seed)
-    seconds = time.perf_counter() - t0
-    with tempfile.NamedTemporaryFile(dir=folder, suffix='.nc.tmp', delete=False) as tmp: pass
+    xds = _samples_dataset(ds, subset, seed, *_lazy_samples(ds, subset, n, seed))
+    tmp = folder / '.samples.nc.tmp'
     try:
-        xds.to_netcdf(tmp.name)
-        os.replace(tmp.name, folder / 'samples.nc')
+        with dask.config.set(scheduler='synchronous'): xds.to_netcdf(tmp, engine=engine)
+        os.replace(tmp, folder / 'samples.nc')
     finally:
-        if os.path.exists(tmp.name): os.unlink(tmp.name)
+        if tmp.exists(): tmp.unlink()
+    seconds = time.perf_counter() - t0
     fig = plot_samples(ds, subset, min(figure_samples, n), seed)
     import io
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=90); plt.close(fig)

@@ -10,9 +10,9 @@ from typing import Literal
 
 import numpy as np
 import tensorflow as tf
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from ..descriptions import Description
+from ..descriptions import Description, Invalid, RunName
 from .sources import generators, grid
 
 # %% auto #0
@@ -22,7 +22,7 @@ __all__ = ['ASCENDING', 'DESCENDING', 'Geometry', 'los_vector', 'project_los', '
 # %% ../../nbs/11_volcano.insar.ipynb #13caf8ed
 class Geometry(Description):
     "One acquisition geometry: a channel of the LOS image."
-    name: str = Field(description="channel name, e.g. 'asc' or 'desc'")
+    name: RunName = Field(description="channel name, e.g. 'asc' or 'desc'")
     heading: float = Field(ge=-360, le=360, description='flight direction, degrees clockwise from north')
     incidence: float = Field(gt=0, lt=90, description='incidence angle from the vertical, degrees')
     look: Literal['right', 'left'] = Field('right', description='side the radar looks to')
@@ -65,9 +65,9 @@ def hash_uniform(shape, # a static shape (Python ints)
 # %% ../../nbs/11_volcano.insar.ipynb #c84218b1
 class Noise(Description):
     "Noise added to each LOS channel."
-    amplitude: float = Field(0.0, ge=0, description='RMS of the correlated (atmospheric) noise, metres')
+    amplitude: float = Field(0.0, ge=0, le=10, description='RMS of the correlated (atmospheric) noise, metres (at most 10 m)')
     exponent: float = Field(8 / 3, ge=0, le=6, description='power-spectrum exponent beta, P(k) ~ k^-beta')
-    white: float = Field(0.0, ge=0, description='standard deviation of uncorrelated pixel noise, metres')
+    white: float = Field(0.0, ge=0, le=10, description='standard deviation of uncorrelated pixel noise, metres (at most 10 m)')
 
 def _spectral_filter(ny, nx, exponent, dtype):
     "k^(-exponent/2) on the `rfft2d` frequency grid, zero at k = 0."
@@ -109,11 +109,17 @@ class Mask(Description):
     "Decorrelated (missing) patches."
     fraction: float = Field(gt=0, lt=1, description='share of each channel that is lost')
     exponent: float = Field(3.0, ge=0, le=6, description='smoothness of the patches (spectral exponent)')
-    fill: float = Field(0.0, description='value given to lost pixels')
+    fill: float = Field(0.0, allow_inf_nan=True, description='value given to lost pixels (m or rad; |fill| <= 1000, or NaN)')
+
+    @field_validator('fill')
+    @classmethod
+    def _fill(cls, v):   # NaN marks lost pixels as missing: allowed here, unlike anywhere else
+        if not (math.isnan(v) or abs(v) <= 1e3): raise Invalid('out of range', value=v, allowed='|fill| <= 1000, or NaN')
+        return v
 
 class Wrap(Description):
     "Wrapped interferometric phase instead of LOS displacement."
-    wavelength: float = Field(0.05546, gt=0, description='radar wavelength, metres (Sentinel-1: 0.05546)')
+    wavelength: float = Field(0.05546, gt=0, le=1.0, description='radar wavelength, metres (Sentinel-1: 0.05546; radars: 0.01 to 1)')
 
 def decorrelation_mask(shape, fraction:float, exponent:float, seed, dtype=tf.float32):
     "Boolean mask of `shape` (..., ny, nx): False on a share `fraction` of each field, in smooth patches."

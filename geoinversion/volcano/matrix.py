@@ -16,7 +16,7 @@ import keras
 import xarray as xr
 
 from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
-from ..runs import finish_run, run_status, start_run
+from ..runs import fail_run, finish_run, run_status, start_run
 from .datasets import VolcanoDataset, load_dataset_description
 
 # %% auto #0
@@ -31,6 +31,10 @@ class TrainedRun:
         if run_status(self.path) != 'finished' or not (self.path / 'model.keras').exists():
             raise GeoinversionError(f'{self.path}: not a finished training run (no run.json marked finished with a model.keras)')
         desc = read_json(self.path / 'description.json')
+        if not isinstance(desc.get('dataset'), dict) or 'generation_type' not in desc['dataset'] or 'training' not in desc:
+            kind = read_json(self.path / 'run.json').get('kind')
+            what = 'a GBF' if kind == 'gbf-train' else 'a glacier' if 'shapes' in desc else f'a {kind!r}'
+            raise GeoinversionError(f'{self.path}: {what} training run, not a volcano one: give a run made by `geoinversion train`')
         self.data = VolcanoDataset(desc['dataset'])
         self.outputs = desc['training'].get('outputs') or list(desc['model']['outputs'])
         self.input_name = (desc['training'].get('inputs') or [self.data.description.image_name])[0]
@@ -47,6 +51,8 @@ class TrainedRun:
 # %% ../../nbs/23_volcano.matrix.ipynb #dd79f6fc
 def _check_range(data, name, rng, path):
     p = data.generator.param(name)
+    if len(rng) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in rng):
+        raise DescriptionError('a range is two finite numbers [low, high]', path=path, value=list(rng), allowed='[low, high]')
     lo, hi = rng
     if not lo < hi: raise DescriptionError('a range is [low, high] with low < high', path=path, value=list(rng), allowed='low < high')
     if not p.admits(lo, hi): raise DescriptionError(f'{name} must be {p.allowed()}', path=path, value=list(rng), allowed=p.allowed())
@@ -63,8 +69,15 @@ def matrix_parameters(data:VolcanoDataset, x:str='depth', y:str='delta_volume', 
     rx = tuple(x_range) if x_range is not None else data.description.distributions[x].support()
     ry = tuple(y_range) if y_range is not None else data.description.distributions[y].support()
     _check_range(data, x, rx, '$.x_range'); _check_range(data, y, ry, '$.y_range')
+    gen, d = data.generator, data.description   # the source's own checks on the matrix's ranges (the sphere below the surface, ...)
+    ranges = {n: (v, v) for n, v in {**gen.defaults, **d.fixed, **(fixed or {})}.items()}
+    ranges.update({n: dist.support() for n, dist in d.distributions.items()})
+    ranges[x], ranges[y] = tuple(rx), tuple(ry)
+    if gen.check is not None and (msg := gen.check(ranges)):
+        raise DescriptionError(msg, path='$.x_range' if x_range is not None else '$.y_range', value={x: list(rx), y: list(ry)},
+                               allowed=f'ranges of {x} and {y} the {gen.name} source admits together (with the other parameters)')
     nx, ny = (resolution, resolution) if isinstance(resolution, int) else resolution
-    if min(nx, ny) < 2: raise DescriptionError('resolution must be at least 2', path='$.resolution', value=resolution, allowed='>= 2')
+    if min(nx, ny) < 2 or max(nx, ny) > 4096: raise DescriptionError('resolution must be 2 to 4096 cells per side', path='$.resolution', value=resolution, allowed='2 to 4096')
     xs, ys = np.linspace(*rx, nx), np.linspace(*ry, ny)
     gx, gy = np.meshgrid(xs, ys)
     n = gx.size
@@ -200,12 +213,23 @@ def matrix(run, # a finished training run folder
     "Run `infer_matrix` into a run folder: `matrix.nc`, `matrix.png`, `summary.json`; returns the summary."
     import matplotlib; import matplotlib.pyplot as plt
     tr = TrainedRun(run)
-    check = {k: kwargs[k] for k in ('x', 'y', 'x_range', 'y_range', 'fixed') if k in kwargs}
-    matrix_parameters(tr.data, resolution=2, **check)   # bad arguments fail here, before the run folder exists
+    check = {k: kwargs[k] for k in ('x', 'y', 'x_range', 'y_range', 'fixed', 'resolution') if k in kwargs}
+    matrix_parameters(tr.data, **check)   # bad arguments fail here, before the run folder exists
+    lsq = kwargs.get('lsq_points', 0)
+    if isinstance(lsq, bool) or not isinstance(lsq, (int, np.integer)) or not 0 <= lsq <= 10**6:
+        raise DescriptionError('lsq_points is the number of cells also inverted by least squares', path='$.lsq_points', value=lsq, allowed='0 to 1000000')
     out = start_run(out, 'matrix', {'run': str(Path(run).resolve()), **{k: v for k, v in kwargs.items() if k != 'progress'}}, overwrite=overwrite)
+    try: return _matrix(tr, out, kwargs)
+    except Exception as e:
+        fail_run(out, e)
+        raise
+
+def _matrix(tr, out, kwargs):
+    import matplotlib.pyplot as plt
+    from geoinversion.volcano.datasets import netcdf_engine
     ds = infer_matrix(tr, **kwargs)
     tmp = out / '.matrix.nc.tmp'
-    ds.to_netcdf(tmp); tmp.replace(out / 'matrix.nc')
+    ds.to_netcdf(tmp, engine=netcdf_engine()); tmp.replace(out / 'matrix.nc')
     fig = plot_matrix(ds); buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
     atomic_write(out / 'matrix.png', buf.getvalue())
     summary = {'median_relative_error': {o: float(ds[f'rel_error_{o}'].median()) for o in tr.outputs},

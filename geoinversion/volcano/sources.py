@@ -48,17 +48,23 @@ class Param:
     low: float|None = None       # values must be > low
     high: float|None = None      # values must be < high (<= high if `closed_high`)
     closed_high: bool = False
+    limit: float|None = None     # |values| must be <= limit: the size beyond which the source makes no physical sense
 
     def allowed(self) -> str:
         "The allowed range, in words."
         parts = ([f'> {self.low:g}'] if self.low is not None else []) + \
-                ([f"{'<=' if self.closed_high else '<'} {self.high:g}"] if self.high is not None else [])
+                ([f"{'<=' if self.closed_high else '<'} {self.high:g}"] if self.high is not None else []) + \
+                ([f'|{self.name}| <= {self.limit:g}'] if self.limit is not None else [])
         return ' and '.join(parts) or 'any number'
 
-    def admits(self, lo:float, hi:float) -> bool:
-        "Do all values in [lo, hi] lie in the allowed range?"
+    def admits(self, lo:float, hi:float, drawn:tuple|None=None) -> bool:
+        "Do all values in [lo, hi] lie in the allowed range (`limit` checked on `drawn`, the values drawn in practice, if given)?"
         return ((self.low is None or lo > self.low) and
-                (self.high is None or hi < self.high or (self.closed_high and hi <= self.high)))
+                (self.high is None or hi < self.high or (self.closed_high and hi <= self.high)) and self.within(*(drawn or (lo, hi))))
+
+    def within(self, lo:float, hi:float) -> bool:
+        "Are all values in [lo, hi] within the parameter's physical size (`limit`)?"
+        return self.limit is None or (abs(lo) <= self.limit and abs(hi) <= self.limit)
 
 @dataclass(frozen=True)
 class Generator:
@@ -100,13 +106,14 @@ def generator(name:str, params:list, check:Callable|None=None):
     return deco
 
 # %% ../../nbs/10_volcano.sources.ipynb #04b57429
-_XY = [Param('x0', 'm', 'east position of the source', 0.0), Param('y0', 'm', 'north position of the source', 0.0)]
+# `limit`s: sizes beyond which a volcanic source makes no physical sense (1000 km away, 100 km deep, 1000 km3, 10 GPa)
+_XY = [Param('x0', 'm', 'east position of the source', 0.0, limit=1e6), Param('y0', 'm', 'north position of the source', 0.0, limit=1e6)]
 _NU = Param('nu', '', "Poisson's ratio", 0.25, 0.0, 0.5)
-_MU = Param('mu', 'Pa', 'shear modulus', 1e10, 0.0)
+_MU = Param('mu', 'Pa', 'shear modulus', 1e10, 0.0, limit=1e12)
 
 # %% ../../nbs/10_volcano.sources.ipynb #28838e07
-@generator('mogi', _XY + [Param('depth', 'm', 'depth of the point source', None, 0.0),
-                          Param('delta_volume', 'm3', 'volume change of the source', None), _NU])
+@generator('mogi', _XY + [Param('depth', 'm', 'depth of the point source', None, 0.0, limit=1e5),
+                          Param('delta_volume', 'm3', 'volume change of the source', None, limit=1e12), _NU])
 def mogi(x, y, x0, y0, depth, delta_volume, nu):
     "Mogi point source: surface displacement from a volume change `delta_volume` at `depth`."
     dx, dy, d = x - _src(x0, x), y - _src(y0, x), _src(depth, x)
@@ -120,9 +127,9 @@ def _mctigue_check(r):
     if r['radius'][1] >= r['depth'][0]:
         return f"the sphere must lie below the surface: largest radius {r['radius'][1]:g} m >= smallest depth {r['depth'][0]:g} m"
 
-@generator('mctigue', _XY + [Param('depth', 'm', 'depth of the sphere centre', None, 0.0),
-                             Param('radius', 'm', 'radius of the sphere', None, 0.0),
-                             Param('pressure', 'Pa', 'excess pressure in the sphere', None), _MU, _NU],
+@generator('mctigue', _XY + [Param('depth', 'm', 'depth of the sphere centre', None, 0.0, limit=1e5),
+                             Param('radius', 'm', 'radius of the sphere', None, 0.0, limit=1e5),
+                             Param('pressure', 'Pa', 'excess pressure in the sphere', None, limit=1e10), _MU, _NU],
            check=_mctigue_check)
 def mctigue(x, y, x0, y0, depth, radius, pressure, mu, nu):
     "McTigue (1987) pressurised sphere of finite `radius`: Mogi plus the (a/d)^3 correction."
@@ -315,14 +322,14 @@ def _okada_check(r):
         return (f"the fault must lie below the surface: smallest centroid depth {r['depth'][0]:g} m is less than "
                 f"half the largest width x sin(dip) ({r['depth'][0] - top:g} m)")
 
-@generator('okada', _XY + [Param('depth', 'm', 'depth of the centroid of the fault plane', None, 0.0),
-                           Param('strike', 'deg', 'strike, clockwise from north (fault dips to its right)', 0.0),
+@generator('okada', _XY + [Param('depth', 'm', 'depth of the centroid of the fault plane', None, 0.0, limit=1e5),
+                           Param('strike', 'deg', 'strike, clockwise from north (fault dips to its right)', 0.0, limit=360.0),
                            Param('dip', 'deg', 'dip from horizontal', 90.0, 0.0, 90.0, closed_high=True),
-                           Param('length', 'm', 'length along strike', None, 0.0),
-                           Param('width', 'm', 'width along dip', None, 0.0),
-                           Param('rake', 'deg', 'slip direction in the fault plane from strike', 0.0),
-                           Param('slip', 'm', 'slip (dislocation in the fault plane)', 0.0),
-                           Param('opening', 'm', 'tensile opening', 0.0), _NU],
+                           Param('length', 'm', 'length along strike', None, 0.0, limit=1e6),
+                           Param('width', 'm', 'width along dip', None, 0.0, limit=1e6),
+                           Param('rake', 'deg', 'slip direction in the fault plane from strike', 0.0, limit=360.0),
+                           Param('slip', 'm', 'slip (dislocation in the fault plane)', 0.0, limit=1e3),
+                           Param('opening', 'm', 'tensile opening', 0.0, limit=1e3), _NU],
            check=_okada_check)
 def okada(x, y, x0, y0, depth, strike, dip, length, width, rake, slip, opening, nu):
     "Okada (1985) rectangular dislocation: slip with `rake` and tensile `opening`, placed by its centroid."
@@ -435,12 +442,12 @@ def _yang_check(r):
     if r['a'][1] >= r['depth'][0]:
         return f"the spheroid must lie below the surface: largest a {r['a'][1]:g} m >= smallest depth {r['depth'][0]:g} m"
 
-@generator('yang', _XY + [Param('depth', 'm', 'depth of the spheroid centre', None, 0.0),
-                          Param('a', 'm', 'semi-major axis', None, 0.0),
-                          Param('b', 'm', 'semi-minor axis (b <= a)', None, 0.0),
-                          Param('strike', 'deg', 'azimuth the major axis plunges towards, clockwise from north', 0.0),
+@generator('yang', _XY + [Param('depth', 'm', 'depth of the spheroid centre', None, 0.0, limit=1e5),
+                          Param('a', 'm', 'semi-major axis', None, 0.0, limit=1e5),
+                          Param('b', 'm', 'semi-minor axis (b <= a)', None, 0.0, limit=1e5),
+                          Param('strike', 'deg', 'azimuth the major axis plunges towards, clockwise from north', 0.0, limit=360.0),
                           Param('dip', 'deg', 'plunge of the major axis from horizontal (90: vertical)', 90.0, 0.0, 90.0, closed_high=True),
-                          Param('pressure', 'Pa', 'excess pressure', None), _MU, _NU],
+                          Param('pressure', 'Pa', 'excess pressure', None, limit=1e10), _MU, _NU],
            check=_yang_check)
 def yang(x, y, x0, y0, depth, a, b, strike, dip, pressure, mu, nu):
     "Yang et al. (1988) pressurised prolate spheroid of semi-axes `a` >= `b`, axis plunging by `dip` towards `strike`."
@@ -449,6 +456,6 @@ def yang(x, y, x0, y0, depth, a, b, strike, dip, pressure, mu, nu):
 # %% ../../nbs/10_volcano.sources.ipynb #378dba62
 from ..descriptions import kinds
 # the volcano descriptions, for `geoinversion describe` (their modules are imported only when asked)
-kinds.register('volcano_dataset')(lambda: __import__('geoinversion.volcano.datasets', fromlist=['x']).DatasetDescription)
-kinds.register('volcano_training')(lambda: __import__('geoinversion.volcano.training', fromlist=['x']).TrainingDescription)
+kinds.register('volcano_dataset', overwrite=True)(lambda: __import__('geoinversion.volcano.datasets', fromlist=['x']).DatasetDescription)
+kinds.register('volcano_training', overwrite=True)(lambda: __import__('geoinversion.volcano.training', fromlist=['x']).TrainingDescription)
 

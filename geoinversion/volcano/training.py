@@ -13,16 +13,23 @@ from pydantic import Field, field_validator, model_validator
 
 from ..core import DescriptionError, GeoinversionError
 from ..descriptions import Description, Invalid, RunName, describe_fields, load_description, named, nested, read_description
-from ..graph import build_model, load_model_description
+from ..graph import ModelDescription, build_model, load_model_description, wiring
 from ..runs import run_status
 from ..training import (Experiment, callbacks, check_training_options, losses, metrics, optimizers, read_history,
                                    regression_scores, sweep as _sweep, train)
-from .datasets import Sizes, VolcanoDataset, load_dataset_description
+from .datasets import Sizes, VolcanoDataset, check_split, load_dataset_description
 
 # %% auto #0
-__all__ = ['TrainingDescription', 'load_training_description', 'VolcanoExperiment', 'evaluate', 'train_volcano', 'sweep']
+__all__ = ['SizesOverride', 'TrainingDescription', 'load_training_description', 'VolcanoExperiment', 'check_network', 'evaluate',
+           'train_volcano', 'sweep']
 
 # %% ../../nbs/22_volcano.training.ipynb #ec1e520c
+class SizesOverride(Description):
+    "Samples per epoch that replace the dataset's (a size not given keeps the dataset's)."
+    train: int|None = Field(None, gt=0, le=10**8, description="training samples per epoch (default: the dataset's)")
+    validation: int|None = Field(None, gt=0, le=10**8, description="validation samples (default: the dataset's)")
+    test: int|None = Field(None, gt=0, le=10**8, description="test samples (default: the dataset's)")
+
 class TrainingDescription(Description):
     "A volcano training run."
     name: RunName = Field('training', description='name of the run (default run folder: <name>_seed<seed>)')
@@ -31,13 +38,13 @@ class TrainingDescription(Description):
     inputs: list[str]|None = Field(None, description="network inputs (default: the dataset's image)")
     outputs: list[str]|None = Field(None, description="network outputs, among the dataset's varying parameters (default: all)")
     split: tuple[float, float]|None = Field(None, description="train and validation shares (default: the dataset's)")
-    sizes: Sizes|None = Field(None, description="samples per epoch for train, validation, test (default: the dataset's)")
-    epochs: int = Field(gt=0, description='number of epochs')
-    batch_size: int = Field(32, gt=0, description='batch size')
+    sizes: SizesOverride|None = Field(None, description="samples per epoch for train, validation, test; those not given: the dataset's")
+    epochs: int = Field(gt=0, le=10**6, description='number of epochs')
+    batch_size: int = Field(32, gt=0, le=65536, description='batch size')
     optimizer: named(optimizers) = Field('adam', description='optimizer (registry `optimizers`)')
-    learning_rate: float = Field(1e-3, gt=0, description='initial learning rate')
-    min_learning_rate: float = Field(1e-6, ge=0, description='floor of the learning rate for schedules and plateaus')
-    patience: int = Field(5, ge=0, description='epochs without improvement before the learning rate drops (early stopping: twice that)')
+    learning_rate: float = Field(1e-3, gt=0, le=10, description='initial learning rate')
+    min_learning_rate: float = Field(1e-6, ge=0, le=10, description='floor of the learning rate for schedules and plateaus')
+    patience: int = Field(5, ge=0, le=10**4, description='epochs without improvement before the learning rate drops (early stopping: twice that)')
     criterion: str = Field('val_loss', description='quantity that selects the best model and drives the callbacks')
     additional_callbacks: list[named(callbacks)] = Field([], description='callbacks (registry `callbacks`)')
     losses: dict[str, str] = Field({}, description='loss per output (registry `losses`; default mse)')
@@ -46,8 +53,20 @@ class TrainingDescription(Description):
 
     @field_validator('split')
     @classmethod
-    def _split(cls, v):
-        if v is not None and min(v) <= 0: raise Invalid('train and validation shares must be positive', value=list(v), allowed='[train, validation] > 0')
+    def _split(cls, v): return check_split(v)
+
+    @field_validator('outputs', 'inputs')
+    @classmethod
+    def _unique(cls, v):
+        for i, n in enumerate(v or []):
+            if v.index(n) != i: raise Invalid('a name given twice', value=n, allowed='distinct names', subpath=(i,))
+        return v
+
+    @field_validator('loss_weights')
+    @classmethod
+    def _weights(cls, v):
+        for o, w in v.items():
+            if not 0 <= w <= 1e6: raise Invalid('a loss weight is a non-negative number (at most 1e6)', value=w, allowed='0 <= weight <= 1e6', subpath=(o,))
         return v
 
     @model_validator(mode='after')
@@ -80,8 +99,11 @@ class VolcanoExperiment(Experiment):
     "The parts of a volcano training run, resolved from a `TrainingDescription`."
     def __init__(self, description):
         self.description = t = load_training_description(description)
+        self.file = None if isinstance(description, TrainingDescription) else read_description(description)[1]   # for errors
         ds = load_dataset_description(t.dataset)
-        overrides = {k: v for k, v in (('split', t.split), ('sizes', t.sizes)) if v is not None}
+        overrides = {'split': t.split} if t.split is not None else {}
+        if t.sizes is not None:   # only the sizes given replace the dataset's
+            overrides['sizes'] = ds.sizes.model_copy(update={k: v for k, v in t.sizes.model_dump().items() if v is not None})
         if overrides: ds = ds.model_copy(update=overrides)
         self.data = VolcanoDataset(ds)
         self.model_description = load_model_description(t.model)
@@ -89,6 +111,11 @@ class VolcanoExperiment(Experiment):
         self.inputs = t.inputs or [ds.image_name]
         self.name, self.epochs, self.criterion = t.name, t.epochs, t.criterion
         self.steps = max(1, ds.sizes.train // t.batch_size)
+
+    def check(self):
+        "The network against the data, before any run folder exists: input shapes, one value per sample for each output."
+        check_network(self.model_description, self.data, self.inputs, self.outputs, self.file,
+                      self.description.model if isinstance(self.description.model, str) else None)
 
     def build(self, seed:int=0) -> keras.Model:
         "The compiled network."
@@ -119,6 +146,40 @@ class VolcanoExperiment(Experiment):
     def callbacks(self, run) -> list: return [callbacks[c](self.description) for c in self.description.additional_callbacks]
 
     def evaluate(self, net, run, seed:int) -> dict: return evaluate(net, self, seed)
+
+def _model_error(message, path, value, allowed, file, model_src):
+    "A `DescriptionError` about the model, at `$.model...` of the training description (the model's own file named)."
+    where = f' (in the model {model_src})' if model_src else ''
+    return DescriptionError(message + where, file=file, path='$.model' + path[1:], value=value, allowed=allowed)
+
+def check_network(model:ModelDescription, # the network's description
+                  data:VolcanoDataset, # the data it is trained on
+                  inputs:list, outputs:list, # the inputs fed with the image, the outputs trained
+                  file=None, # the training description's file (for errors)
+                  model_src=None): # the model's own file or example name, if it is not inline
+    "A `DescriptionError` (under `$.model`) unless the network takes the dataset's images and gives one value per sample for each output."
+    d = data.description
+    expected = [*d.grid.size, len(d.geometries)]
+    why = f"the dataset's image: grid.size {d.grid.size[0]} x {d.grid.size[1]}, {len(d.geometries)} geometries"
+    for n in inputs:
+        shape = model.inputs[n].shape
+        if shape is not None and (len(shape) != 3 or any(s is not None and s != e for s, e in zip(shape, expected))):
+            raise _model_error(f'input {n!r} does not take the dataset images', f'$.inputs.{n}.shape', shape, f'{expected} ({why})', file, model_src)
+    try: net = build_model(model, input_shapes={n: expected for n in inputs if model.inputs[n].shape is None})
+    except DescriptionError as e: raise _model_error(e.message, e.path, e.value, e.allowed, file, model_src) from None
+    preds, _, _ = wiring(model.branches)
+    for k, o in enumerate(model.outputs):
+        if o not in outputs: continue
+        shape = [None if s is None else int(s) for s in net.output[o].shape[1:]]
+        if shape in ([1], []): continue
+        op = preds[f'y_{o}'][0]
+        m = model.operations.get(op)
+        if len(shape) == 1 and m is not None and m.module == 'dense':
+            raise _model_error(f'output {o!r} gives {shape[0]} values per sample; a target is one number', f'$.operations.{op}.units',
+                               m.units, f'{m.units[:-1] + [1]}: a last layer of 1 unit', file, model_src)
+        raise _model_error(f'output {o!r} gives an array of shape {shape} per sample; a target is one number: flatten or pool '
+                           f'the images before the dense head ({{"module": "flatten"}} or {{"module": "global_avg_pool"}})',
+                           f'$.branches', shape, 'one value per sample: shape [1]', file, model_src)
 
 def evaluate(net, experiment:VolcanoExperiment, seed:int=0) -> dict:
     "Errors of `net` on the test set of `experiment`, in physical units: MAE, RMSE, median and mean relative error."
