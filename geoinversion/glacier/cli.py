@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..core import GeoinversionError
-from ..cli import config_option, out_option, renamed, required, scheduler_option
+from ..cli import SEED_MAX, config_option, integer, out_option, renamed, required, scheduler_option, seed_option
 
 # %% auto #0
 __all__ = ['register']
@@ -37,6 +37,8 @@ def _dataset(args):
     bad = table[table['error'].notna()]
     print(f'patches: {len(table) - len(bad)} entities cut and cached, {len(bad)} skipped')
     for e, row in bad.iterrows(): print(f'  skipped {e}: {row["error"]}')
+    if len(bad) == len(table):   # nothing to train on or to draw: a failure, not a success
+        raise GeoinversionError(f'no entity could be cut ({len(table)} tried); first error: {bad["error"].iloc[0]}' if len(table) else 'the shapefile holds no entity')
 
 def _train(args):
     from geoinversion.descriptions import read_description
@@ -78,6 +80,7 @@ def _draw(args):
     if args.evaluate:
         ev = evaluate_drawing(out)
         print(json.dumps({k: v for k, v in ev.items() if k != 'per_entity'}, indent=2))
+        if ev['std_scale'] is None: print(f"glacier-draw: note: calibration {ev['calibration']}", file=sys.stderr)
 
 def _pipeline(args):
     from geoinversion.glacier.world import make_world
@@ -103,23 +106,23 @@ def _pipeline(args):
 def register(sub):
     "Add the glacier commands to the `geoinversion` subparsers `sub`."
     p = sub.add_parser('glacier-world', help='generate a synthetic glacier world (GeoTIFFs, shapefiles)')
-    out_option(p, what='the folder of the world to write'); p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--massifs', type=int, nargs=2, default=[2, 1], help='massifs along x and y (6 glaciers each)')
+    out_option(p, what='the folder of the world to write'); seed_option(p, what="the world's seed")
+    p.add_argument('--massifs', type=integer(1, 20, 'massifs'), nargs=2, default=[2, 1], metavar=('NX', 'NY'), help='massifs along x and y (6 glaciers each; default 2 1)')
     p.set_defaults(handler=_world)
     p = sub.add_parser('glacier-dataset', help="cut and cache every entity's raster patches")
     config_option(p, default='glacier_dataset', what='glacier dataset description')
     p.add_argument('--data', default=None, help='the data folder (a world) of relative file names')
     renamed(p, '--root', '--data'); p.add_argument('--cache', default=None, help='patch cache (default: <data>/patches/<dataset_name>)')
-    scheduler_option(p, default='serial'); p.add_argument('--n_workers', type=int, default=2, help='workers of a LocalCluster')
+    scheduler_option(p, default='serial'); p.add_argument('--n_workers', type=integer(1, 1024, 'workers'), default=2, help='workers of a LocalCluster (default 2)')
     p.set_defaults(handler=_dataset)
     p = sub.add_parser('glacier-train', help='train (or resume) the ensemble: one run folder per seed')
     config_option(p, default='glacier_train', what='glacier training description')
     p.add_argument('--data', default=None, help='the data folder (a world) of the dataset'); renamed(p, '--root', '--data')
     p.add_argument('--cache', default=None, help='patch cache (default: <data>/patches/<dataset_name>)')
     out_option(p, what='the folder of the ensemble (run folders <name>_seed<seed>)'); renamed(p, '--storage_path', '--out')
-    p.add_argument('--seeds', type=int, nargs='+', default=None, help='seeds to train (default: 0 .. seeds_number - 1)')
-    p.add_argument('--epochs', type=int, default=None, help='override the description')
-    p.add_argument('--sample_stride', type=int, default=None, help='override the description')
+    p.add_argument('--seeds', type=integer(0, SEED_MAX, 'a seed'), nargs='+', default=None, help='seeds to train (default: 0 .. seeds_number - 1)')
+    p.add_argument('--epochs', type=integer(1, 10**6, 'epochs'), default=None, help="epochs (default: the description's)")
+    p.add_argument('--sample_stride', type=integer(1, 10**4, 'pixels'), default=None, help="one sample every this many pixels (default: the description's)")
     p.add_argument('--overwrite', action='store_true', help='retrain finished members'); p.add_argument('--quiet', action='store_true', help='no per-epoch progress')
     p.set_defaults(handler=_train)
     p = sub.add_parser('glacier-draw', help='draw ensemble mean/std GeoTIFFs and profiles of chosen entities')
@@ -129,15 +132,17 @@ def register(sub):
     out_option(p, what="the drawing's run folder")
     p.add_argument('--scheduler', default=None, help="override the description: 'serial', 'local', an address, or a dask-jobqueue JSON")
     renamed(p, '--dask', '--scheduler')
-    p.add_argument('--n_workers', type=int, default=None, help='workers of a LocalCluster'); p.add_argument('--overwrite', action='store_true')
+    p.add_argument('--n_workers', type=integer(1, 1024, 'workers'), default=None, help="workers of a LocalCluster (default: the description's)")
+    p.add_argument('--overwrite', action='store_true', help='replace a finished drawing, or start a killed one afresh')
     p.add_argument('--evaluate', action='store_true', help='also evaluate on the drawn test entities')
     p.set_defaults(handler=_draw)
     p = sub.add_parser('glacier-pipeline', help='world, patches, ensemble, drawing and evaluation in one go')
-    out_option(p, what='the folder of the world, runs and drawing'); p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--massifs', type=int, nargs=2, default=[3, 3], help='massifs along x and y (6 glaciers each)')
+    out_option(p, what='the folder of the world, runs and drawing'); seed_option(p, what="the world's seed")
+    p.add_argument('--massifs', type=integer(1, 20, 'massifs'), nargs=2, default=[3, 3], metavar=('NX', 'NY'), help='massifs along x and y (6 glaciers each; default 3 3)')
     config_option(p, default='glacier_train', what='glacier training description', old=('--training',))
-    p.add_argument('--epochs', type=int, default=20); p.add_argument('--seeds_number', type=int, default=3, help='members of the ensemble')
-    scheduler_option(p, default='local'); p.add_argument('--n_workers', type=int, default=2, help='workers of a LocalCluster')
+    p.add_argument('--epochs', type=integer(1, 10**6, 'epochs'), default=20, help='epochs of each member (default 20)')
+    p.add_argument('--seeds_number', type=integer(1, 1000, 'members'), default=3, help='members of the ensemble (default 3)')
+    scheduler_option(p, default='local'); p.add_argument('--n_workers', type=integer(1, 1024, 'workers'), default=2, help='workers of a LocalCluster (default 2)')
     p.set_defaults(handler=_pipeline)
     return sub
 

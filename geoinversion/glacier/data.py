@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..core import DescriptionError, GeoinversionError, read_json, write_json
-from ..descriptions import Description, Invalid, describe_fields, load_description, read_description, resolve_example
+from ..descriptions import Description, Invalid, RunName, describe_fields, load_description, read_description, resolve_example
 from ..parallel import execute_entity_task
 
 log = logging.getLogger('geoinversion.glacier')
@@ -33,8 +33,8 @@ SPLITS = ('train', 'validation', 'test')
 
 class RasterSpec(Description):
     "One raster of the dataset."
-    name: str = Field(description='variable name (what the training description calls it)')
-    resolution: float = Field(gt=0, description='pixel size of the patches, in units of the target CRS (m)')
+    name: RunName = Field(description='variable name (what the training description calls it; the patch file <name>.tif)')
+    resolution: float = Field(gt=0, le=1e4, description='pixel size of the patches, in units of the target CRS (m; at most 10 km)')
     file: str = Field(description='GeoTIFF file (relative to the data folder, or absolute)')
 
 def _check_epsg(code):
@@ -50,12 +50,12 @@ def _check_epsg(code):
 
 class GlacierDatasetDescription(Description):
     "Glacier outlines and the rasters cut around them."
-    dataset_name: str = Field(description='name of the dataset (its patch cache folder)')
-    epsg: int = Field(description='EPSG code of the target CRS (projected, metres), e.g. 2056')
+    dataset_name: RunName = Field(description='name of the dataset (its patch cache folder)')
+    epsg: int = Field(gt=0, lt=10**6, description='EPSG code of the target CRS (projected, metres), e.g. 2056')
     shapefile_file: str = Field(description='shapefile of the entities (glacier outlines)')
     shapefile_fieldname: str = Field(description='column holding each entity id')
     split_fieldname: str = Field('split', description='column saying train / validation / test')
-    buffer_distance: float = Field(ge=0, description="added around each entity's envelope, m")
+    buffer_distance: float = Field(ge=0, le=1e5, description="added around each entity's envelope, m (at most 100 km)")
     rasters: list[RasterSpec] = Field(min_length=1, description='the rasters: name, resolution, file')
     folder: str|None = Field(None, description='folder of relative file names (default: the description file folder)')
 
@@ -84,14 +84,25 @@ class PatchError(GeoinversionError):
     "An entity's patch cannot be cut (outside a raster, all NaN, ...)."
 
 class RasterError(GeoinversionError):
-    "A raster that cannot be used (missing, no CRS)."
+    "A raster that cannot be used (missing, unreadable, truncated, no CRS)."
 
-def open_raster(path): # GeoTIFF file
-    "A single-band raster as a float DataArray with nodata as NaN and its CRS (a `RasterError` if it has none)."
-    import rioxarray
+def _read_error(e:Exception) -> str:
+    "What GDAL said, not 'Read failed. See previous exception' (its cause is the message)."
+    parts = [str(x) for x in (e.__cause__, e.__context__, e) if x is not None and str(x) and 'See previous exception' not in str(x)]
+    return parts[0] if parts else type(e).__name__
+
+def open_raster(path, # GeoTIFF file
+                probe:bool=False): # also read a decimated copy of the whole raster (finds a truncated file before it is used)
+    "A single-band raster as a float DataArray with nodata as NaN and its CRS (a `RasterError` if it is missing, unreadable or has none)."
+    import rioxarray, rasterio
     path = Path(path)
     if not path.is_file(): raise RasterError(f'{path}: raster file not found')
-    da = rioxarray.open_rasterio(path, masked=True)
+    try:
+        da = rioxarray.open_rasterio(path, masked=True)
+        if probe:
+            with rasterio.open(path) as src: src.read(1, out_shape=(min(src.height, 64), min(src.width, 64)))
+    except (rasterio.errors.RasterioError, OSError, ValueError) as e:
+        raise RasterError(f'{path}: not a readable GeoTIFF (truncated, damaged or another format): {_read_error(e)}') from None
     if da.rio.crs is None: raise RasterError(f'{path}: the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:2056)')
     return da.squeeze('band', drop=True) if 'band' in da.dims else da
 
@@ -123,8 +134,14 @@ def cut_patch(raster, # a raster file, or a DataArray from `open_raster`
                          f'raster {tuple(round(v) for v in rb)}, in {src.to_string()})')
     sb = transform_bounds(crs, src, transform.c, transform.f - shape[0] * resolution, transform.c + shape[1] * resolution, transform.f, densify_pts=21)
     pad = 2 * max(abs(v) for v in da.rio.resolution())
-    sub = da.rio.clip_box(max(sb[0] - pad, rb[0]), max(sb[1] - pad, rb[1]), min(sb[2] + pad, rb[2]), min(sb[3] + pad, rb[3]))
-    out = sub.rio.reproject(crs, shape=shape, transform=transform, resampling=Resampling.bilinear, nodata=np.nan).astype('float32')
+    import rasterio
+    try:
+        sub = da.rio.clip_box(max(sb[0] - pad, rb[0]), max(sb[1] - pad, rb[1]), min(sb[2] + pad, rb[2]), min(sb[3] + pad, rb[3]))
+        out = sub.rio.reproject(crs, shape=shape, transform=transform, resampling=Resampling.bilinear, nodata=np.nan).astype('float32')
+    except (rasterio.errors.RasterioError, OSError) as e:
+        where = da.encoding.get('source', name)
+        raise RasterError(f'{where}: cannot be read around the entity (truncated or damaged file?): {_read_error(e)}') from None
+    out.attrs.update({k: da.attrs[k] for k in ('units', 'long_name') if k in da.attrs})
     if not np.isfinite(out.values).any(): raise PatchError(f'the patch of {name} is all NaN (nodata) around the entity')
     return out
 
@@ -147,6 +164,9 @@ def windows(da, # a patch
     return a[(row[:, None] + k)[:, :, None], (col[:, None] + k)[:, None, :]]
 
 # %% ../../nbs/31_glacier.data.ipynb #9b3536f0
+import re as _re
+_ID = _re.compile(r'^[A-Za-z0-9_\-+=@][A-Za-z0-9._\-+=@]{0,99}$')
+
 class GlacierDataset:
     "Entities of a shapefile and their raster patches, from a `GlacierDatasetDescription`."
     def __init__(self, description, # description: path, JSON string, dict, or a shipped example's name
@@ -166,11 +186,11 @@ class GlacierDataset:
         p = Path(name); return p if p.is_absolute() else self.root / p
 
     def check_rasters(self):
-        "Every raster exists and has a CRS, or one `DescriptionError` naming it."
+        "Every raster exists, can be read to its end and has a CRS, or one `DescriptionError` naming it."
         for i, r in enumerate(self.description.rasters):
-            try: open_raster(self.path(r.file))
+            try: open_raster(self.path(r.file), probe=True)
             except RasterError as e: raise DescriptionError(str(e).split(': ', 1)[1], file=self.file, path=f'$.rasters[{i}].file',
-                                                            value=str(self.path(r.file)), allowed='an existing GeoTIFF with a CRS') from None
+                                                            value=str(self.path(r.file)), allowed='an existing, readable GeoTIFF with a CRS') from None
 
     def entities(self):
         "The entities as a GeoDataFrame in the target CRS, indexed by id (string), with a `split` column."
@@ -179,13 +199,19 @@ class GlacierDataset:
         d = self.description
         f = self.path(d.shapefile_file)
         if not f.is_file(): raise DescriptionError('shapefile not found', file=self.file, path='$.shapefile_file', value=str(f), allowed='an existing .shp file')
-        gdf = gpd.read_file(f)
+        try: gdf = gpd.read_file(f)
+        except Exception as e:
+            raise DescriptionError(f'not a readable shapefile ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})', file=self.file,
+                                   path='$.shapefile_file', value=str(f), allowed='a shapefile (.shp with its .shx, .dbf, .prj)') from None
         if gdf.crs is None: raise DescriptionError('the shapefile has no CRS (.prj missing)', file=self.file, path='$.shapefile_file', value=str(f))
         columns = [c for c in gdf.columns if c != 'geometry']
         for field, value in (('shapefile_fieldname', d.shapefile_fieldname), ('split_fieldname', d.split_fieldname)):
             if value not in gdf.columns: raise DescriptionError('no such field in the shapefile', file=self.file, path=f'$.{field}', value=value, allowed=columns)
         ids = gdf[d.shapefile_fieldname].astype(str)
         if ids.duplicated().any(): raise DescriptionError('entity ids are not unique', file=self.file, path='$.shapefile_fieldname', value=sorted(set(ids[ids.duplicated()])))
+        odd = [i for i in ids if not _ID.match(i)]   # an id names the entity's folders (patch cache, drawing)
+        if odd: raise DescriptionError(f'{len(odd)} entity id(s) cannot name a folder', file=self.file, path='$.shapefile_fieldname', value=odd[:5],
+                                       allowed='ids of letters, digits and . _ - + = @, not starting with a dot')
         bad = sorted(set(gdf[d.split_fieldname].astype(str)) - set(SPLITS))
         if bad: raise DescriptionError('unknown split values in the shapefile', file=self.file, path='$.split_fieldname', value=bad, allowed=list(SPLITS))
         gdf = gdf.to_crs(self.crs)
@@ -222,7 +248,7 @@ class GlacierDataset:
             try: da = cut_patch(self.path(r.file), e.geometry[entity].bounds, self.crs, r.resolution, self.description.buffer_distance)
             except PatchError as err: raise PatchError(f'entity {entity}, raster {r.name}: {err}') from None
             folder.mkdir(parents=True, exist_ok=True)
-            _write_tif(f, da.values, da.rio.transform(), self.crs)
+            _write_tif(f, da.values, da.rio.transform(), self.crs, name=da.attrs.get('long_name', r.name), units=da.attrs.get('units'))
             out[r.name] = da.rename(r.name)
         return out
 

@@ -9,31 +9,35 @@ import io
 import os
 import time
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
-from ..descriptions import Description, Invalid, describe_fields, load_description
+from ..descriptions import Description, Invalid, RunName, describe_fields, load_description, read_description
 from ..parallel import Scheduler, client as dask_client
-from ..runs import finish_run, run_status, start_run
+from ..runs import fail_run, finish_run, run_status, start_run
 from .data import SPLITS, GlacierDataset, PatchError, log, open_raster, window_pixels, windows
 from .train import ensemble_runs, normalize_inputs
 from .world import _write_tif, plastic_thickness
 
 # %% auto #0
-__all__ = ['Profile', 'DrawingDescription', 'load_drawing', 'member', 'predict_windows', 'draw_tile', 'draw_pixel_by_pixel',
-           'tiles', 'resolve_members', 'check_window', 'draw', 'read_map', 'profile_points', 'draw_profiles',
-           'fit_baseline_tau', 'std_scale', 'evaluate_drawing']
+__all__ = ['Coordinate', 'Profile', 'DrawingDescription', 'load_drawing', 'member', 'predict_windows', 'draw_tile',
+           'draw_pixel_by_pixel', 'tiles', 'check_member', 'resolve_members', 'check_window', 'draw', 'read_map',
+           'profile_points', 'draw_profiles', 'fit_baseline_tau', 'std_scale', 'evaluate_drawing']
 
 # %% ../../nbs/33_glacier.draw.ipynb #fa1c9592
+Coordinate = Annotated[float, Field(ge=-1e8, le=1e8)]   # a projected coordinate, m: within 100,000 km of the origin
+
 class Profile(Description):
     "A line along which the maps are sampled."
-    name: str = Field(description='profile name (and, with `file`, the value of `field` selecting lines)')
+    name: RunName = Field(description='profile name (its files profiles/<name>.csv, .png; with `file`, the value of `field` selecting lines)')
     file: str|None = Field(None, description='line shapefile (relative to the data folder, or absolute)')
     field: str|None = Field(None, description='column of the shapefile matched against `name` (null: every line)')
-    coordinates: list[tuple[float, float]]|None = Field(None, description="vertices [[x, y], ...] in the dataset's CRS")
-    spacing: float|None = Field(None, gt=0, description='distance between samples, m (default: the output resolution)')
+    id_field: str|None = Field(None, description="column naming each line in the CSV and the plot (default: `field`, else the shapefile's first column)")
+    coordinates: list[tuple[Coordinate, Coordinate]]|None = Field(None, description="vertices [[x, y], ...] in the dataset's CRS (m)")
+    spacing: float|None = Field(None, gt=0, le=1e5, description='distance between samples, m (default: the output resolution)')
 
     @model_validator(mode='after')
     def _one_source(self):
@@ -46,13 +50,13 @@ class Profile(Description):
 
 class DrawingDescription(Description):
     "What to draw, with which models, and how to spread the work."
-    features: list[str]|str = Field('test', description='entity ids, or a split name (train, validation, test), or "all"')
+    features: list[RunName]|str = Field('test', description='entity ids, or a split name (train, validation, test), or "all"')
     profiles: list[Profile] = Field([], description='profiles to sample')
     models: list[str] = Field(description='run folders, or training names (all their finished seeds), relative to the storage folder')
-    tile_size: int = Field(32, gt=0, description='tile side in output pixels (one tile = one Dask task)')
-    batch_size: int = Field(512, gt=0, description='windows per network call')
+    tile_size: int = Field(32, gt=0, le=4096, description='tile side in output pixels (one tile = one Dask task)')
+    batch_size: int = Field(512, gt=0, le=2**20, description='windows per network call')
     scheduler: Scheduler = Field('local', description='null or "local" (an embedded LocalCluster), "serial" (this process), a scheduler address, or a dask-jobqueue description')
-    n_workers: int = Field(2, gt=0, description='workers of the embedded LocalCluster')
+    n_workers: int = Field(2, gt=0, le=1024, description='workers of the embedded LocalCluster')
 
     @model_validator(mode='after')
     def _features(self):
@@ -152,16 +156,28 @@ def tiles(mask, # True on the pixels to draw
     return out
 
 # %% ../../nbs/33_glacier.draw.ipynb #9a799387
+_GLACIER_RUN = ('training', 'dataset', 'model', 'graph', 'root', 'cache', 'shapes')   # what a glacier training run's description holds
+
+def check_member(run):
+    "A `GeoinversionError` unless `run` is a finished glacier training run (not a GBF or a volcano one)."
+    run = Path(run)
+    d = read_json(run / 'description.json') if (run / 'description.json').is_file() else {}
+    if not all(k in d for k in _GLACIER_RUN):
+        kind = read_json(run / 'run.json').get('kind', '?') if (run / 'run.json').is_file() else '?'
+        what = 'a GBF' if kind == 'gbf-train' else 'a volcano' if 'dataset' in d and 'generation_type' in (d.get('dataset') or {}) else f'a {kind!r}'
+        raise GeoinversionError(f'{run}: {what} run, not a glacier training run: give runs made by glacier-train (or train_ensemble)')
+    return run
+
 def resolve_members(models:list, # run folders or training names
                     storage_path) -> list[Path]: # where relative names are looked for
-    "The finished run folders the names designate (a `GeoinversionError` if a name matches none)."
+    "The finished glacier training runs the names designate (a `GeoinversionError` if a name matches none, or another kind of run)."
     runs = []
     for m in models:
         p = Path(m) if Path(m).is_absolute() else Path(storage_path) / m
         if run_status(p) == 'finished' and (p / 'model.keras').exists(): runs.append(p)
         elif found := ensemble_runs(storage_path, m): runs += found
         else: raise GeoinversionError(f'models: {m!r} is neither a finished run folder nor the name of finished runs in {storage_path}')
-    return runs
+    return [check_member(r) for r in runs]
 
 def _setup(runs):
     "The training (resolved) shared by the members, or an error if they differ."
@@ -186,8 +202,14 @@ def _prepare(entity, dataset, output, area_size, tile_size):
     if not mask.any(): raise PatchError(f'entity {entity}: no output pixel centre inside the outline')
     return grid, mask, tiles(mask, tile_size)
 
-def _features(d:DrawingDescription, dataset) -> list:
+def _features(d:DrawingDescription, dataset, file=None) -> list:
+    "The entities to draw; an id not in the shapefile is a `DescriptionError` at `$.features[i]`."
     if isinstance(d.features, str): return dataset.ids(None if d.features == 'all' else d.features)
+    known = dataset.ids()
+    for i, e in enumerate(d.features):
+        if e not in known:
+            raise DescriptionError(f'no such entity in {dataset.description.shapefile_file}', file=file, path=f'$.features[{i}]', value=e,
+                                   allowed=', '.join(sorted(known)[:12]) + (f', ... ({len(known)} ids)' if len(known) > 12 else ''))
     return list(d.features)
 
 def draw(description, # drawing description (path, JSON string, dict, shipped example name)
@@ -195,21 +217,33 @@ def draw(description, # drawing description (path, JSON string, dict, shipped ex
          out, # the drawing's run folder
          overwrite:bool=False, # replace a finished drawing
          client=None): # an existing Dask client (overrides the description's scheduler)
-    "Draw mean and std maps (and profiles) of the chosen entities; returns the run folder."
-    import pandas as pd
+    "Draw mean and std maps (and profiles) of the chosen entities; returns the run folder. A killed drawing resumes from its finished entities."
     d = load_drawing(description)
+    file = read_description(description)[1] if not isinstance(description, DrawingDescription) else None
     runs = resolve_members(d.models, storage_path)
     setup = _setup(runs)
+    dataset = GlacierDataset(setup['dataset'], root=setup['root'], cache=setup['cache'])
+    entities = _features(d, dataset, file)   # every check before the run folder exists
+    what = d.model_dump(mode='json', exclude={'scheduler', 'n_workers'})   # where it runs does not change the maps: not part of the record
+    out = start_run(out, 'draw', {'drawing': what, 'members': [str(r) for r in runs], 'training': setup},
+                    overwrite=overwrite, same_description=True)   # an unfinished drawing resumes only with the same description
+    try: return _draw(d, runs, setup, dataset, entities, out, client)
+    except Exception as e:
+        fail_run(out, e)
+        raise
+
+def _draw(d, runs, setup, dataset, entities, out, client):
+    import pandas as pd
     t = setup['training']
     inputs = [(v['name'], v['resolution'], v['scalar']) for v in t['inputs']]
     output = t['outputs'][0]['name']
-    dataset = GlacierDataset(setup['dataset'], root=setup['root'], cache=setup['cache'])
-    entities = _features(d, dataset)
-    out = start_run(out, 'draw', {'drawing': d.model_dump(mode='json'), 'members': [str(r) for r in runs], 'training': setup}, overwrite=overwrite)
-    t0, rows, pixels = time.time(), [], 0
+    t0, rows, pixels, reused = time.time(), [], 0, 0
+    done = {e: read_json(out / e / 'state.json') for e in entities if (out / e / 'state.json').is_file()}   # finished before a kill
+    for e, s in done.items(): rows.append({'id': e, 'error': None, 'pixels': s['pixels']}); pixels += s['pixels']; reused += 1
     with dask_client(client if client is not None else d.scheduler, d.n_workers) as client:
         jobs = {}
         for e in entities:
+            if e in done: continue
             try:
                 grid, mask, tl = _prepare(e, dataset, output, t['area_size'], d.tile_size)
                 args = [(str(dataset.cache / e), inputs, t['area_size'], grid.x.values[c], grid.y.values[r], [str(x) for x in runs], output, d.batch_size) for r, c in tl]
@@ -226,17 +260,21 @@ def draw(description, # drawing description (path, JSON string, dict, shipped ex
                 std = preds.std(0, ddof=1) if len(runs) > 1 else np.zeros_like(mean)
                 std = np.where(mask, std, np.nan)
                 folder = out / e; folder.mkdir(exist_ok=True)
-                _write_tif(folder / f'{output}_mean.tif', mean, grid.rio.transform(), dataset.crs)
-                _write_tif(folder / f'{output}_std.tif', std, grid.rio.transform(), dataset.crs)
+                units = grid.attrs.get('units')
+                _write_tif(folder / f'{output}_mean.tif', mean, grid.rio.transform(), dataset.crs, name=f'{output}: ensemble mean', units=units)
+                _write_tif(folder / f'{output}_std.tif', std, grid.rio.transform(), dataset.crs, name=f'{output}: ensemble standard deviation', units=units)
+                write_json(folder / 'state.json', {'entity': e, 'pixels': int(mask.sum()), 'files': [f'{output}_mean.tif', f'{output}_std.tif']})   # the marker: last
                 rows.append({'id': e, 'error': None, 'pixels': int(mask.sum())}); pixels += int(mask.sum())
             except Exception as err:
                 rows.append({'id': e, 'error': f'{type(err).__name__}: {err}', 'pixels': 0}); log.warning('entity %s skipped: %s', e, err)
     seconds = time.time() - t0
     table = pd.DataFrame(rows).set_index('id').reindex(entities)
     atomic_write(out / 'entities.csv', table.to_csv())
+    if not table['error'].isna().any():
+        raise GeoinversionError(f'no entity could be drawn ({len(entities)} tried); first error: {table["error"].dropna().iloc[0]}')
     profiles = draw_profiles(d.profiles, out, dataset, output) if d.profiles else []
     finish_run(out, entities=len(entities), drawn=int(table['error'].isna().sum()), skipped=int(table['error'].notna().sum()),
-               pixels=pixels, seconds=seconds, members=len(runs), profiles=profiles)
+               pixels=pixels, seconds=seconds, members=len(runs), profiles=profiles, reused=reused)
     return out
 
 def read_map(out, entity, output='thickness', stat='mean'):
@@ -252,10 +290,11 @@ def profile_points(line, # a shapely LineString
     xy = np.array([line.interpolate(v).coords[0] for v in s])
     return s, xy[:, 0], xy[:, 1]
 
-def _lines(p:Profile, dataset):
+def _lines(p:Profile, dataset) -> list:
+    "The profile's lines as (id, LineString): the id from `id_field`, `field`, or the shapefile's first column."
     import geopandas as gpd
     from shapely.geometry import LineString
-    if p.coordinates is not None: return [LineString(p.coordinates)]
+    if p.coordinates is not None: return [(p.name, LineString(p.coordinates))]
     f = dataset.path(p.file)
     if not f.is_file(): raise GeoinversionError(f'profile {p.name}: line shapefile not found: {f}')
     g = gpd.read_file(f)
@@ -265,7 +304,12 @@ def _lines(p:Profile, dataset):
         if p.field not in g.columns: raise GeoinversionError(f'profile {p.name}: no field {p.field!r} in {f}; fields: {[c for c in g.columns if c != "geometry"]}')
         g = g[g[p.field].astype(str) == p.name]
         if g.empty: raise GeoinversionError(f'profile {p.name}: no line with {p.field} = {p.name!r} in {f}')
-    return list(g.geometry)
+    columns = [c for c in g.columns if c != 'geometry']
+    key = p.id_field or p.field or (columns[0] if columns else None)
+    if key is not None and key not in g.columns: raise GeoinversionError(f'profile {p.name}: no field {key!r} in {f}; fields: {columns}')
+    ids = g[key].astype(str).tolist() if key is not None else [str(i) for i in range(len(g))]
+    if len(set(ids)) < len(ids): ids = [f'{i}#{k}' for k, i in enumerate(ids)]   # one name per line
+    return list(zip(ids, g.geometry))
 
 def _sample(da, x, y):
     "Values of a raster at points (NaN outside it)."
@@ -277,18 +321,20 @@ def _sample(da, x, y):
     return v
 
 def draw_profiles(profiles:list, out, dataset, output:str) -> list:
-    "Sample the drawn maps along each profile: `<out>/profiles/<name>.csv` and `.png`; returns the names done."
+    "Sample the drawn maps along each profile: `<out>/profiles/<name>.csv` (a row per point, `line` the line's id) and `.png`; returns the names done."
     import pandas as pd
     import matplotlib
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     folder = Path(out) / 'profiles'; folder.mkdir(exist_ok=True)
     table = pd.read_csv(Path(out) / 'entities.csv', dtype={'id': str}).set_index('id')
     drawn = [e for e in table.index if pd.isna(table.loc[e, 'error'])]
+    units = read_map(out, drawn[0], output).attrs.get('units', '') if drawn else ''
     done = []
     for p in profiles:
         try:
             rows = []
-            for k, line in enumerate(_lines(p, dataset)):
+            for k, (line_id, line) in enumerate(_lines(p, dataset)):
                 res = abs(read_map(out, drawn[0], output).rio.resolution()[0]) if drawn else 20.0
                 s, x, y = profile_points(line, p.spacing or res)
                 mean, std, ref = np.full(len(s), np.nan), np.full(len(s), np.nan), np.full(len(s), np.nan)
@@ -299,15 +345,22 @@ def draw_profiles(profiles:list, out, dataset, output:str) -> list:
                     mean[new], std[new] = vm[new], vs[new]
                     if output in [r.name for r in dataset.description.rasters]:
                         vr = _sample(dataset.patches(e)[output], x, y); ref[new] = vr[new]
-                rows += [{'line': k, 'distance': a, 'x': b, 'y': c, 'mean': m_, 'std': s_, 'reference': r_} for a, b, c, m_, s_, r_ in zip(s, x, y, mean, std, ref)]
+                rows += [{'line': line_id, 'distance': a, 'x': b, 'y': c, 'mean': m_, 'std': s_, 'reference': r_} for a, b, c, m_, s_, r_ in zip(s, x, y, mean, std, ref)]
             df = pd.DataFrame(rows)
             atomic_write(folder / f'{p.name}.csv', df.to_csv(index=False))
-            fig, ax = plt.subplots(figsize=(6, 3))
-            for k, g in df.groupby('line'):
-                ax.fill_between(g['distance'], g['mean'] - g['std'], g['mean'] + g['std'], alpha=0.3, color='C0', label='mean ± std' if k == 0 else None)
-                ax.plot(g['distance'], g['mean'], color='C0', label='ensemble mean' if k == 0 else None)
-                if g['reference'].notna().any(): ax.plot(g['distance'], g['reference'], 'k--', label='reference' if k == 0 else None)
-            ax.set_xlabel('distance along the profile, m'); ax.set_ylabel(f'{output}'); ax.set_title(p.name); ax.legend()
+            fig, ax = plt.subplots(figsize=(7, 3.5))
+            lines = list(dict.fromkeys(df['line']))
+            handles = []
+            for k, line_id in enumerate(lines):   # one colour per line: its mean, its ± 1 std band, its reference dashed
+                g, colour = df[df['line'] == line_id], f'C{k % 10}'
+                ax.fill_between(g['distance'], g['mean'] - g['std'], g['mean'] + g['std'], alpha=0.25, color=colour, lw=0)
+                ax.plot(g['distance'], g['mean'], color=colour)
+                if g['reference'].notna().any(): ax.plot(g['distance'], g['reference'], '--', color=colour, lw=1)
+                handles.append(Line2D([], [], color=colour, lw=4, label=line_id))
+            handles += [Line2D([], [], color='0.3', label='ensemble mean (band: ± 1 std)')]
+            if df['reference'].notna().any(): handles.append(Line2D([], [], color='0.3', ls='--', lw=1, label='reference'))
+            ax.set_xlabel('distance along the line, m'); ax.set_ylabel(f'{output} ({units})' if units else output); ax.set_title(f'profile {p.name}')
+            ax.legend(handles=handles, fontsize=7, ncol=2 if len(handles) > 6 else 1, loc='best')
             buf = io.BytesIO(); fig.savefig(buf, format='png', bbox_inches='tight'); plt.close(fig)
             atomic_write(folder / f'{p.name}.png', buf.getvalue())
             done.append(p.name)
@@ -379,10 +432,17 @@ def evaluate_drawing(out, # a finished drawing run
               'within_1std': float(np.mean(inside)), 'std_scale': scale,
               'within_1std_scaled': float(np.mean(np.abs(err) <= scale * sds)) if scale else None,
               'per_entity': rows}
+    n_cal = len([e for e in dataset.ids(calibration_split) if e in table.index and pd.isna(table.loc[e, 'error'])])
     if scale:   # calibrated std maps next to the raw ones, for every drawn entity
         for e in table.index[table['error'].isna()]:
             raw = read_map(out, e, output, 'std')
-            _write_tif(Path(out) / e / f'{output}_std_calibrated.tif', scale * raw.values, raw.rio.transform(), raw.rio.crs)
+            _write_tif(Path(out) / e / f'{output}_std_calibrated.tif', scale * raw.values, raw.rio.transform(), raw.rio.crs,
+                       name=f'{output}: calibrated ensemble standard deviation', units=raw.attrs.get('units'))
         result['calibrated_std_maps'] = f'<entity>/{output}_std_calibrated.tif'
+        result['calibration'] = f'std scale fitted on {n_cal} drawn {calibration_split} entities'
+    else:   # said, not silent: the std maps are the raw spread of the ensemble
+        result['calibration'] = (f'skipped: no {calibration_split} entity was drawn, so the std maps are not calibrated; draw the '
+                                 f'{calibration_split} entities too (features "all", or their ids) to fit the std scale')
+        log.warning('%s: %s', out, result['calibration'])
     write_json(Path(out) / 'evaluation.json', result)
     return result

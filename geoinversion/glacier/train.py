@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 from ..core import DescriptionError, GeoinversionError, Registry, read_json, write_json
-from ..descriptions import kinds, named, nested, Description, Invalid, RunName, describe_fields, load_description
+from ..descriptions import kinds, named, nested, Description, Invalid, RunName, describe_fields, load_description, read_description
 from ..graph import ActivationName, build_model, load_model_description
 from ..parallel import execute_entity_task
 from ..runs import run_status
@@ -31,14 +32,14 @@ architectures = Registry('architecture')
 class MainSpec(Description):
     "The trunk of the network."
     architecture: named(architectures) = Field(description='trunk (registry `architectures`)')
-    filters: int = Field(16, gt=0, description='channels of the first block (doubled at each next block)')
-    blocks: int = Field(2, gt=0, description='number of blocks (each after the first halves the image size)')
-    dense: list[int] = Field([64], description='units of the dense layers after the trunk')
+    filters: int = Field(16, gt=0, le=4096, description='channels of the first block (doubled at each next block)')
+    blocks: int = Field(2, gt=0, le=12, description='number of blocks (each after the first halves the image size)')
+    dense: list[Annotated[int, Field(gt=0, le=65536)]] = Field([64], description='units of the dense layers after the trunk (each 1 to 65536)')
     dropout: float = Field(0.0, ge=0, lt=1, description='dropout between dense layers')
 
 class InputOptions(Description):
     "Options of one input."
-    stem_filters: int = Field(8, gt=0, description='channels of the input stem convolution (image inputs)')
+    stem_filters: int = Field(8, gt=0, le=4096, description='channels of the input stem convolution (image inputs)')
 
 class OutputOptions(Description):
     "Options of one output."
@@ -46,7 +47,7 @@ class OutputOptions(Description):
 
 class GlacierModelDescription(Description):
     "A glacier network: inputs, main trunk, outputs."
-    name: str = Field('glacier_net', description='model name')
+    name: str = Field('glacier_net', pattern=r'^[A-Za-z][A-Za-z0-9_]{0,99}$', description='model name (letters, digits, _)')
     inputs: dict[str, InputOptions] = Field(min_length=1, description='input variable -> options')
     main: MainSpec = Field(description='the trunk')
     outputs: dict[str, OutputOptions] = Field(min_length=1, description='output variable -> options')
@@ -114,7 +115,7 @@ def graph_description(model:GlacierModelDescription, # the glacier model descrip
 class Variable(Description):
     "An input or output variable."
     name: str = Field(description='the raster name in the dataset description')
-    resolution: float = Field(gt=0, description="pixel size, m (the dataset raster's)")
+    resolution: float = Field(gt=0, le=1e4, description="pixel size, m (the dataset raster's)")
     scalar: bool = Field(False, description='true: the value at the window centre; false: the window')
 
 class GlacierTrainingDescription(Description):
@@ -124,19 +125,19 @@ class GlacierTrainingDescription(Description):
     model: str|dict = Field(description='glacier model description: file, shipped example name, or inline')
     inputs: list[Variable] = Field(min_length=1, description='network inputs')
     outputs: list[Variable] = Field(min_length=1, description='network outputs (scalar)')
-    area_size: float = Field(gt=0, description='side of the square window the network sees, m')
-    seeds_number: int = Field(1, gt=0, description='members of the ensemble (seeds 0 .. seeds_number - 1)')
-    epochs: int = Field(gt=0, description='epochs')
-    batch_size: int = Field(64, gt=0, description='batch size')
+    area_size: float = Field(gt=0, le=1e5, description='side of the square window the network sees, m (at most 100 km)')
+    seeds_number: int = Field(1, gt=0, le=1000, description='members of the ensemble (seeds 0 .. seeds_number - 1)')
+    epochs: int = Field(gt=0, le=10**6, description='epochs')
+    batch_size: int = Field(64, gt=0, le=65536, description='batch size')
     optimizer_name: named(optimizers) = Field('adam', description='optimizer (registry `optimizers`)')
-    learning_rate: float = Field(1e-3, gt=0, description='initial learning rate')
-    min_learning_rate: float = Field(1e-6, ge=0, description='floor of the learning rate')
-    patience: int = Field(3, ge=0, description='epochs without improvement before the learning rate is halved')
+    learning_rate: float = Field(1e-3, gt=0, le=10, description='initial learning rate')
+    min_learning_rate: float = Field(1e-6, ge=0, le=10, description='floor of the learning rate')
+    patience: int = Field(3, ge=0, le=10**4, description='epochs without improvement before the learning rate is halved')
     criterion: str = Field('val_loss', description='quantity that selects the best model')
     additional_callbacks: list[named(callbacks)] = Field(['reduce_on_plateau'], description='callbacks (registry `callbacks`)')
     losses_name: dict[str, str] = Field({}, description='loss per output (registry `losses`; default masked_mse)')
     metrics_name: dict[str, list[str]] = Field({}, description='metrics per output (registry `metrics`)')
-    sample_stride: int = Field(1, gt=0, description='one sample every this many pixels (rows and columns)')
+    sample_stride: int = Field(1, gt=0, le=10**4, description='one sample every this many pixels (rows and columns)')
 
     @model_validator(mode='after')
     def _consistent(self):
@@ -156,6 +157,8 @@ class GlacierTrainingDescription(Description):
                     n = self.area_size / v.resolution
                     if abs(n - round(n)) > 1e-6: raise Invalid('area_size is not a whole number of pixels of this input', value=self.area_size,
                                                                 allowed=f'a multiple of {v.resolution}', subpath=('area_size',))
+                    if not 1 <= round(n) <= 1024: raise Invalid(f'the window is {round(n)} pixels of {v.name} across', value=self.area_size,
+                                                                 allowed=f'1 to 1024 pixels: a multiple of {v.resolution} up to {1024 * v.resolution:g}', subpath=('area_size',))
             names = [v.name for v in getattr(self, section)]
             missing = [n for n in declared if n not in names]
             if missing: raise Invalid(f'the model has {section} the training does not give', value=missing, allowed=names, subpath=(section,))
@@ -173,10 +176,10 @@ def load_glacier_training(src) -> GlacierTrainingDescription:
     return load_description(src, GlacierTrainingDescription)
 
 # the glacier descriptions, for `geoinversion describe` (the drawing's module is imported only when asked)
-kinds.register('glacier_dataset')(lambda: GlacierDatasetDescription)
-kinds.register('glacier_model')(lambda: GlacierModelDescription)
-kinds.register('glacier_training')(lambda: GlacierTrainingDescription)
-kinds.register('glacier_drawing')(lambda: __import__('geoinversion.glacier.draw', fromlist=['DrawingDescription']).DrawingDescription)
+kinds.register('glacier_dataset', overwrite=True)(lambda: GlacierDatasetDescription)
+kinds.register('glacier_model', overwrite=True)(lambda: GlacierModelDescription)
+kinds.register('glacier_training', overwrite=True)(lambda: GlacierTrainingDescription)
+kinds.register('glacier_drawing', overwrite=True)(lambda: __import__('geoinversion.glacier.draw', fromlist=['DrawingDescription']).DrawingDescription)
 
 # %% ../../nbs/32_glacier.train.ipynb #e09a0442
 class GlacierExperiment(Experiment):
@@ -192,7 +195,11 @@ class GlacierExperiment(Experiment):
         self.outputs_spec = [(v.name, v.resolution, v.scalar) for v in t.outputs]
         self.outputs = [v.name for v in t.outputs]
         self.shapes = {n: (1,) if s else (window_pixels(t.area_size, r),) * 2 + (1,) for n, r, s in self.inputs}
-        self.graph = load_model_description(graph_description(self.model, self.shapes))
+        self.file = None if isinstance(description, GlacierTrainingDescription) else read_description(description)[1]   # for errors
+        try: self.graph = load_model_description(graph_description(self.model, self.shapes))
+        except GeoinversionError as e:   # (a window size the inputs do not share)
+            raise DescriptionError(str(e), file=self.file, path='$.inputs', value={k: list(v) for k, v in self.shapes.items()},
+                                   allowed='image inputs whose window sizes divide the finest one') from None
         self.data = self
         self._samples = None
 
@@ -212,6 +219,17 @@ class GlacierExperiment(Experiment):
                                     {k: np.concatenate([r[1][k] for r in ok]) for k in ok[0][1]})
             self._norm = self._normalization()
         return self._samples[split]
+
+    def check(self):
+        "Before any run folder: every split has samples, and the network can be built for the window size."
+        for s in SPLITS: self.samples(s)
+        try: build_model(self.graph)
+        except DescriptionError as e:
+            m, t = self.model.main, self.description
+            n = max(v[0] for v in self.shapes.values())
+            raise DescriptionError(f'the {m.architecture} trunk of {m.blocks} blocks cannot take windows of {n} pixels '
+                                   f'(area_size {t.area_size:g} m): {e.message}', file=self.file, path='$.model.main.blocks', value=m.blocks,
+                                   allowed='fewer blocks, or a larger area_size') from None
 
     def _normalization(self) -> dict:
         X, Y = self._samples['train']

@@ -81,8 +81,10 @@ def glacier_thickness(z, # surface elevation, m (2-D)
     return h, tau, alpha
 
 # %% ../../nbs/30_glacier.world.ipynb #d96f9beb
-def _write_tif(path, data, transform, crs, nodata=-9999.0):
-    "Write one float32 band as a GeoTIFF atomically (NaN written as `nodata`)."
+def _write_tif(path, data, transform, crs, nodata=-9999.0,
+               name:str|None=None, # the band's description (what it holds), read back by rioxarray as `long_name`
+               units:str|None=None): # its unit (GDAL's band unit type), read back as `units`
+    "Write one float32 band as a GeoTIFF atomically (NaN written as `nodata`), with its name and unit."
     import rasterio
     path = Path(path)
     tmp = path.with_name(f'.{path.stem}.tmp.tif')
@@ -90,6 +92,8 @@ def _write_tif(path, data, transform, crs, nodata=-9999.0):
     with rasterio.open(tmp, 'w', driver='GTiff', height=data.shape[0], width=data.shape[1], count=1, dtype='float32',
                        crs=crs, transform=transform, nodata=nodata) as dst:
         dst.write(data, 1)
+        if name: dst.set_band_description(1, name)
+        if units: dst.set_band_unit(1, units)
     os.replace(tmp, path)
     return path
 
@@ -180,12 +184,12 @@ def make_world(folder, # where the files are written (created)
     dem = holes(z, 1, 60.0)
     vel = holes(velocity, 2 * massifs[0] * massifs[1], 100.0)
     crs = 'EPSG:2056'
-    _write_tif(folder / 'dem.tif', dem, transform, crs)
-    _write_tif(folder / 'slope.tif', np.rad2deg(alpha_all), transform, crs)
-    _write_tif(folder / 'thickness.tif', thickness, transform, crs)
+    _write_tif(folder / 'dem.tif', dem, transform, crs, name='surface elevation', units='m')
+    _write_tif(folder / 'slope.tif', np.rad2deg(alpha_all), transform, crs, name='surface slope', units='degree')
+    _write_tif(folder / 'thickness.tif', thickness, transform, crs, name='ice thickness', units='m')
     v = xr.DataArray(vel.astype('float32'), coords={'y': y, 'x': x}, dims=('y', 'x')).rio.write_crs(crs).rio.write_nodata(np.nan)
     v = v.rio.reproject(velocity_crs, resolution=velocity_resolution, resampling=Resampling.bilinear, nodata=np.nan)
-    _write_tif(folder / 'velocity.tif', v.values, v.rio.transform(), velocity_crs)
+    _write_tif(folder / 'velocity.tif', v.values, v.rio.transform(), velocity_crs, name='surface speed', units='m/yr')
     gdf = gpd.GeoDataFrame([{**r, 'split': s} for r, s in zip(rows, split)], geometry=glaciers, crs=crs)
     _write_shp(gdf, folder / 'outlines.shp')
     _write_shp(gpd.GeoDataFrame({'name': [r['glac_id'] for r in rows]}, geometry=lines, crs=crs), folder / 'centerlines.shp')
