@@ -64,12 +64,12 @@ def test_live_on_an_sds_archive(archive, tmp_path):
     w = pd.read_csv(out / 'windows.csv')
     assert len(w) == int((DURATION - 240) // 5) + 1
     assert json.loads((out / 'run.json').read_text())['status'] == 'finished'
-    # the QuakeML holds exactly the events labelled earthquake/explosion, with their P times, back-azimuths and types
+    # the QuakeML holds every candidate (noise and unclassified ones too), with its P time and its label as event type
     cat = obspy.read_events(str(out / 'catalog.xml'))
-    found = ev[ev['label'].isin(['earthquake', 'explosion'])]
-    assert len(cat) == len(found)
-    for e, (_, row) in zip(cat, found.iterrows()):
-        assert e.event_type == row['label'] and abs(e.picks[0].time - obspy.UTCDateTime(row['p_time'])) < 1e-3
+    assert len(cat) == len(ev)
+    types = {'earthquake': 'earthquake', 'explosion': 'explosion', 'noise': 'not existing', 'unclassified': 'not reported'}
+    for e, (_, row) in zip(cat, ev.iterrows()):
+        assert e.event_type == types[row['label']] and abs(e.picks[0].time - obspy.UTCDateTime(row['p_time'])) < 1e-3
     # the resolved settings are recorded
     d = json.loads((out / 'description.json').read_text())
     assert d['model_run'] == str(Path(archive['model']).resolve()) and d['inventory'] == str(Path(archive['inventory']).resolve())
@@ -178,4 +178,44 @@ def test_bad_bulletin_value_is_one_clear_error(archive, tmp_path):
     r = cli(*live_args(archive, tmp_path / 'x', '--bulletin', bad), check=False)
     assert r.returncode == 2 and 'row 1 (line 3), column back_azimuth: 400.0' in r.stderr, r.stderr[-2000:]
     r = cli(*live_args(archive, tmp_path / 'x', '--chunk_seconds', 60), check=False)
-    assert r.returncode == 2 and 'chunk_seconds = 60.0' in r.stderr, r.stderr[-2000:]
+    assert r.returncode == 2 and 'argument --chunk_seconds: 60 is out of range (seconds: in [240, ' in r.stderr, r.stderr[-2000:]
+
+
+def test_bad_inputs_of_issue_18(archive, tmp_path):
+    "--start yesterday, another stage's run as --run, an inventory of other codes: one clear line each, exit 2, nothing written."
+    r = cli(*live_args(archive, tmp_path / 'a', start='yesterday'), check=False)
+    assert r.returncode == 2 and "--start 'yesterday' is not a time: give an ISO time such as 2024-01-01T00:00:00" in r.stderr, r.stderr[-2000:]
+    assert 'q to quit' not in r.stderr
+    from geoinversion.runs import finish_run, start_run
+    glacier = start_run(tmp_path / 'glacier_seed0', 'train', {'training': {}, 'shapes': {'dem': [20, 20, 1]}})
+    (glacier / 'model.keras').write_bytes(b'x'); (glacier / 'normalization.json').write_text('{}'); finish_run(glacier)
+    r = cli('gbf-live', '--run', glacier, '--data', archive['sds'], '--start', T0, '--duration', 600, '--out', tmp_path / 'b', check=False)
+    assert r.returncode == 2 and 'a glacier training run, not a GBF training run' in r.stderr and 'scaler.json' in r.stderr, r.stderr[-2000:]
+    inv = obspy.read_inventory(str(archive['inventory']))
+    for net in inv: net.code = 'NO'
+    inv.write(str(tmp_path / 'other.xml'), format='STATIONXML')
+    r = cli('gbf-live', '--run', archive['model'], '--data', archive['sds'], '--inventory', tmp_path / 'other.xml',
+            '--bulletin', archive['bulletin'], '--start', T0, '--duration', 600, '--out', tmp_path / 'c', check=False)
+    assert r.returncode == 2 and "the data hold none of the inventory's 25 stations (NO.AR00" in r.stderr and 'they hold XA.AR00' in r.stderr, r.stderr[-2000:]
+    assert r.stderr.count('no data') == 0, r.stderr[-3000:]   # not a line per station
+    assert not any((tmp_path / x).exists() for x in 'abc')
+
+def test_triggered_s_arrivals_are_not_new_events(archive, tmp_path):
+    "Without a bulletin, every detected candidate left is P-like, or an S-like one with no P before it (noted); the catalog has its slowness."
+    out = tmp_path / 'trig'
+    cli(*live_args(archive, out, '--no_gif'))
+    ev = pd.read_csv(out / 'events.csv')
+    assert len(ev) >= 1 and 'apparent_velocity' in ev, ev
+    notes = (out / 'notes.txt').read_text()
+    slow = ev[ev['apparent_velocity'] < 5.5]
+    assert all(f'{t}: S-like arrival' in notes and 'no P before it' in notes for t in slow['p_time']), (slow, notes)
+    cat = obspy.read_events(str(out / 'catalog.xml'))
+    for e, (_, row) in zip(cat, ev.iterrows()):
+        assert abs(e.picks[0].horizontal_slowness - 111.19492664455873 / row['apparent_velocity']) < 1e-6
+
+def test_shipped_stationxml_has_the_instrument_response(tmp_path):
+    from geoinversion.seismic.array import arces_inventory
+    inv = arces_inventory()
+    for code in inv.get_contents()['channels']:
+        r = inv.get_response(code, T0)
+        assert (r.instrument_sensitivity.input_units, r.instrument_sensitivity.output_units) == ('M/S', 'COUNTS') and r.instrument_sensitivity.value == 1e9

@@ -26,10 +26,11 @@ from ..core import GeoinversionError
 
 # %% auto #0
 __all__ = ['WINDOW_SECONDS', 'SAMPLING_RATE', 'PRE_P_SECONDS', 'P_VELOCITY', 'S_VELOCITY', 'MIN_ELEMENTS', 'log', 'ARCES_CENTRE',
-           'ARCES_RINGS', 'ArrayError', 'NoDataError', 'ring_offsets', 'arces_like_geometry', 'arces_inventory',
-           'array_offsets', 'preprocess_array', 'preprocess', 'plane_wave_delays', 'phase_ramp', 'shift_sum',
-           'stream_to_array', 'beam', 'gbf_beams', 'beams_from_array', 'ricker', 'plane_wave_stream', 'fk_estimate',
-           'StreamClient', 'read_array', 'array_gaps']
+           'ARCES_RINGS', 'SENSITIVITY', 'ArrayError', 'NoDataError', 'InventoryMismatchError', 'ring_offsets',
+           'flat_response', 'arces_like_geometry', 'arces_inventory', 'array_offsets', 'preprocess_array', 'preprocess',
+           'plane_wave_delays', 'phase_ramp', 'shift_sum', 'stream_to_array', 'beam', 'gbf_beams', 'beams_from_array',
+           'ricker', 'plane_wave_stream', 'fk_estimate', 'StreamClient', 'held_stations', 'check_inventory',
+           'read_array', 'array_gaps']
 
 # %% ../../nbs/40_seismic.array.ipynb #26216d5d
 WINDOW_SECONDS = 240    # length of a classification window, s
@@ -47,6 +48,9 @@ class ArrayError(GeoinversionError):
 class NoDataError(GeoinversionError):
     "Nothing usable in the requested interval."
 
+class InventoryMismatchError(GeoinversionError):
+    "The data hold none of the inventory's stations: the wrong StationXML for these data (or the wrong data)."
+
 # %% ../../nbs/40_seismic.array.ipynb #9d867358
 ARCES_CENTRE = (69.5349, 25.5058, 403.0)  # latitude, longitude (deg), elevation (m) of the array centre
 ARCES_RINGS = ((3, 0.150, 90.0), (5, 0.325, 18.0), (7, 0.700, 0.0), (9, 1.500, 20.0))  # (elements, radius km, azimuth of the first, deg)
@@ -59,19 +63,33 @@ def ring_offsets(rings=ARCES_RINGS) -> np.ndarray:
         xy += list(zip(r * np.sin(az), r * np.cos(az)))
     return np.array(xy)
 
+SENSITIVITY = 1e9   # counts per m/s of the shipped array's channels (flat in velocity over the GBF band)
+
+def flat_response(sensitivity:float=SENSITIVITY, # counts per m/s
+                  sampling_rate:float=SAMPLING_RATE) -> 'obspy.core.inventory.Response':
+    "An instrument response flat in velocity: a sensor of 1500 V/(m/s) and a digitiser, `sensitivity` counts per m/s in all."
+    from obspy.core.inventory import CoefficientsTypeResponseStage, InstrumentSensitivity, PolesZerosResponseStage, Response
+    sensor = PolesZerosResponseStage(1, 1500.0, 1.0, 'M/S', 'V', 'LAPLACE (RADIANS/SECOND)', 1.0, [], [], 1.0,
+                                     input_units_description='velocity in metres per second', output_units_description='volts')
+    digitiser = CoefficientsTypeResponseStage(2, sensitivity / 1500.0, 1.0, 'V', 'COUNTS', 'DIGITAL', numerator=[], denominator=[],
+                                              decimation_input_sample_rate=sampling_rate, decimation_factor=1, decimation_offset=0,
+                                              decimation_delay=0.0, decimation_correction=0.0)
+    return Response(instrument_sensitivity=InstrumentSensitivity(sensitivity, 1.0, 'M/S', 'COUNTS', input_units_description='velocity in metres per second',
+                                                                 output_units_description='digital counts'), response_stages=[sensor, digitiser])
+
 def arces_like_geometry(network:str='XA', # network code
                         prefix:str='AR', # station codes are prefix + two digits
                         centre=ARCES_CENTRE, # (latitude, longitude, elevation m) of the centre element
                         rings=ARCES_RINGS, # (elements, radius km, first azimuth deg) per ring
                         sampling_rate:float=SAMPLING_RATE) -> Inventory: # channels' sampling rate, Hz
-    "An ObsPy `Inventory` of a ring array: one station per element with BHZ, BHN, BHE channels."
+    "An ObsPy `Inventory` of a ring array: one station per element with BHZ, BHN, BHE channels, each with a flat velocity response."
     lat0, lon0, elev = centre
     stations = []
     for i, (x, y) in enumerate(ring_offsets(rings)):
         lon, lat = util_lon_lat(lon0, lat0, x, y)
         lat, lon = round(float(lat), 6), round(float(lon), 6)
         chans = [Channel(code, '', lat, lon, elev, 0.0, azimuth=az, dip=dip, sample_rate=sampling_rate,
-                         start_date=UTCDateTime(2000, 1, 1))
+                         start_date=UTCDateTime(2000, 1, 1), response=flat_response(sampling_rate=sampling_rate))
                  for code, az, dip in (('BHZ', 0.0, -90.0), ('BHN', 0.0, 0.0), ('BHE', 90.0, 0.0))]
         stations.append(Station(f'{prefix}{i:02d}', lat, lon, elev, channels=chans, site=Site(f'ARCES-like element {i}'),
                                 start_date=UTCDateTime(2000, 1, 1)))
@@ -382,6 +400,25 @@ def _get(client, net, sta, loc, cha, t0, t1, notes):
 def _note(notes, text):
     notes.append(text); log.warning(text)
 
+def _few(codes, n=5) -> str:
+    codes = sorted(codes); return ', '.join(codes[:n]) + (f', ... ({len(codes)} in all)' if len(codes) > n else '')
+
+def held_stations(client, time=None) -> set|None:
+    "The NET.STA codes a client holds (an SDS archive on the day of `time`, a Stream in memory), or None where it cannot tell (FDSN)."
+    try:
+        if hasattr(client, 'stream'): return {f'{tr.stats.network}.{tr.stats.station}' for tr in client.stream}
+        if hasattr(client, 'get_all_nslc'): return {f'{n}.{s}' for n, s, _, _ in client.get_all_nslc(datetime=time)}
+    except Exception: return None
+    return None
+
+def check_inventory(client, inventory:Inventory, time=None):
+    "An `InventoryMismatchError` when the client holds data but for none of the inventory's stations, naming both sets of codes."
+    wanted = {f'{n.code}.{s.code}' for n in inventory for s in n}
+    held = held_stations(client, time)
+    if held and wanted and not held & wanted:
+        raise InventoryMismatchError(f"the data hold none of the inventory's {len(wanted)} stations ({_few(wanted)}); they hold {_few(held)}: "
+                                     'the StationXML does not describe these data: give the array\'s own (--inventory)')
+
 def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `StreamClient`)
                inventory:Inventory, # the array's inventory (stations to request)
                starttime:UTCDateTime, endtime:UTCDateTime, # interval
@@ -395,6 +432,7 @@ def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `Stre
     notes, per = [], {}
     stations = [(net.code, sta.code) for net in inventory for sta in net]
     if not stations: raise ArrayError('an array is needed: the inventory has no stations')
+    check_inventory(client, inventory, t0)   # other codes altogether: one clear error, not a "no data" line per station
     for net, sta in stations:
         try:
             st = _get(client, net, sta, '*', channel, t0, t1, notes)

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from ..core import GeoinversionError
-from ..cli import config_option, out_folder, out_option, renamed, required
+from ..cli import config_option, integer, number, out_folder, out_option, renamed, required, seed_option
+from ..descriptions import read_description
 
 # %% auto #0
 __all__ = ['register', 'main']
@@ -26,9 +27,8 @@ def _archive(a):
     print(f"{len(out['bulletin'])} events: " + ', '.join(f'{k} {v}' for k, v in out['bulletin']['kind'].value_counts().items()))
 
 def _train(a):
-    from geoinversion.descriptions import read_description
+    desc, _ = read_description(a.config)   # a missing or unreadable file: said before TensorFlow loads
     from geoinversion.seismic.models import load_gbf_description, train_gbf
-    desc, _ = read_description(a.config)
     if a.epochs is not None: desc['epochs'] = a.epochs
     t = load_gbf_description(desc)
     run = train_gbf(t, a.seed, out_folder(a, t.name, a.seed), overwrite=a.overwrite, verbose=0 if a.quiet else 2)
@@ -75,10 +75,20 @@ def _source(a, live):
         return StreamClient(st)
     return open_client(data[0])
 
+def _time(text, option):
+    "A time given on the command line, or a `GeoinversionError` naming the option and the form it takes."
+    from geoinversion.seismic.data import UTC
+    try: return UTC(text)
+    except Exception:
+        raise GeoinversionError(f'{option} {text!r} is not a time: give an ISO time such as 2024-01-01T00:00:00 (UTC)') from None
+
 def _interval(a):
-    from geoinversion.seismic.live import parse_interval
     if a.end is None and a.duration is None: raise GeoinversionError('give --end or --duration')
-    return parse_interval(f'{a.start} {a.end}' if a.end is not None else f'{a.start} +{a.duration}')
+    if a.end is not None and a.duration is not None: raise GeoinversionError('give --end or --duration, not both')
+    t0 = _time(a.start, '--start')
+    t1 = _time(a.end, '--end') if a.end is not None else t0 + a.duration
+    if t1 <= t0: raise GeoinversionError(f'--end {t1} is not after --start {t0}')
+    return t0, t1
 
 def _live(a):
     from geoinversion.seismic.live import run_live, read_bulletin
@@ -108,42 +118,45 @@ def _live_options(p, interactive=False):
     p.add_argument('--inventory', default=None, help='StationXML of the array (default: the shipped ARCES-like array)')
     p.add_argument('--bulletin', default=None, help='CSV of events (p_time, back_azimuth) to classify; default: STA/LTA trigger + FK')
     if not interactive:
-        p.add_argument('--start', required=True, help='ISO start time'); p.add_argument('--end', default=None, help='ISO end time')
-        p.add_argument('--duration', type=float, default=None, help='seconds (instead of --end)')
+        p.add_argument('--start', required=True, help='start time, ISO (UTC), e.g. 2024-01-01T00:00:00')
+        p.add_argument('--end', default=None, help='end time, ISO (UTC)')
+        p.add_argument('--duration', type=number(240, 10 * 365 * 86400, 'seconds'), default=None, help='seconds (instead of --end; at least one 240 s window)')
     out_option(p, what='the run folder to write (gbf-interactive: the folder of its run folders)')
-    p.add_argument('--step', type=float, default=5.0, help='seconds between windows (default 5)')
-    p.add_argument('--vote_seconds', type=float, default=10.0, help='windows within this of an event vote (default 10)')
-    p.add_argument('--threshold', type=float, default=0.5, help='probability threshold of both heads, in [0, 1] (default 0.5)')
-    p.add_argument('--chunk_seconds', type=float, default=3600.0, help='read and classify in chunks of this many seconds (>= 240; '
+    p.add_argument('--step', type=number(0.025, 240, 'seconds'), default=5.0, help='seconds between windows (default 5)')
+    p.add_argument('--vote_seconds', type=number(0, 240, 'seconds'), default=10.0, help='windows within this of an event vote (default 10)')
+    p.add_argument('--threshold', type=number(0, 1, 'a probability'), default=0.5, help='probability threshold of both heads, in [0, 1] (default 0.5)')
+    p.add_argument('--chunk_seconds', type=number(240, 86400 * 7, 'seconds'), default=3600.0, help='read and classify in chunks of this many seconds (>= 240; '
                    'a killed run resumes after its last finished chunk; default 3600)')
-    p.add_argument('--trigger_on', type=float, default=3.0, help='STA/LTA ratio that starts a trigger without --bulletin (default 3)')
+    p.add_argument('--trigger_on', type=number(1, 1e6, 'a ratio'), default=3.0, help='STA/LTA ratio that starts a trigger without --bulletin (default 3)')
     p.add_argument('--no_gif', action='store_true', help='skip the animation')
     if not interactive: p.add_argument('--overwrite', action='store_true', help='replace a finished run (the same command without it resumes a killed one)')
 
 def register(sub):
     "Add the GBF commands to the `geoinversion` subparsers `sub`."
     p = sub.add_parser('gbf-archive', help='write a synthetic array archive (SDS miniSEED, StationXML, bulletin CSV and QuakeML)')
-    out_option(p, what='the archive folder to write'); p.add_argument('--events', type=int, default=20)
-    p.add_argument('--seed', type=int, default=0); p.add_argument('--start', default='2024-01-01T00:00:00')
-    p.add_argument('--duration', type=float, default=6 * 3600.0, help='seconds (default 6 h)')
-    p.add_argument('--explosion_fraction', type=float, default=0.3, help='share of explosions (default 0.3)')
-    p.add_argument('--gaps', type=int, default=0, help='elements with a data gap'); p.add_argument('--dead', type=int, default=0, help='elements with a dead channel')
+    out_option(p, what='the archive folder to write'); p.add_argument('--events', type=integer(0, 10**5, 'events'), default=20, help='events in the archive (default 20)')
+    seed_option(p, what="the archive's seed"); p.add_argument('--start', default='2024-01-01T00:00:00', help='start time of the archive, ISO (UTC; default 2024-01-01T00:00:00)')
+    p.add_argument('--duration', type=number(240, 10 * 365 * 86400, 'seconds'), default=6 * 3600.0, help='seconds (default 6 h)')
+    p.add_argument('--explosion_fraction', type=number(0, 1, 'a share'), default=0.3, help='share of explosions (default 0.3)')
+    p.add_argument('--gaps', type=integer(0, 10**4, 'elements'), default=0, help='elements with a data gap (default 0)')
+    p.add_argument('--dead', type=integer(0, 10**4, 'elements'), default=0, help='elements with a dead channel (default 0)')
     p.add_argument('--overwrite', action='store_true', help='regenerate an existing archive')
     p.set_defaults(handler=_archive)
     p = sub.add_parser('gbf-train', help='train (or resume) a GBF detector/classifier run')
     config_option(p, default='gbf_small', what='GBF training description (shipped: gbf_tiny, gbf_small)', old=('--json_data', '--training'))
-    p.add_argument('--seed', type=int, default=0)
+    seed_option(p)
     out_option(p, what='the run folder to write (synthetic windows are cached beside it, in ../windows)')
     renamed(p, '--storage_path', '--out <folder>/<name>_seed<seed> (the run folder itself)')
-    p.add_argument('--epochs', type=int, default=None, help='override the description')
+    p.add_argument('--epochs', type=integer(1, 10**6, 'epochs'), default=None, help="epochs (default: the description's)")
     p.add_argument('--overwrite', action='store_true', help='replace a finished run'); p.add_argument('--quiet', action='store_true', help='no per-epoch progress')
     p.set_defaults(handler=_train)
     p = sub.add_parser('gbf-evaluate', help="score a run's network on freshly generated held-out windows")
-    p.add_argument('--run', required=True, help='a finished gbf-train run folder'); p.add_argument('--windows', type=int, default=1000)
-    p.add_argument('--data_seed', type=int, default=1, help='generator seed of the held-out windows (not the run\'s)')
+    p.add_argument('--run', required=True, help='a finished gbf-train run folder')
+    p.add_argument('--windows', type=integer(1, 10**7, 'windows'), default=1000, help='fresh windows to score (default 1000)')
+    seed_option(p, '--data_seed', default=1, what="generator seed of the held-out windows (not the run's)")
     p.set_defaults(handler=_evaluate)
     p = sub.add_parser('gbf-analyse', help='confusion matrix, precision-recall, accuracy by distance/SNR and embeddings of a run')
-    p.add_argument('--run', required=True, help='a finished gbf-train run folder'); p.add_argument('--method', default='pca', choices=['pca', 'tsne'])
+    p.add_argument('--run', required=True, help='a finished gbf-train run folder'); p.add_argument('--method', default='pca', choices=['pca', 'tsne'], help='embedding map method (default pca)')
     p.set_defaults(handler=_analyse)
     p = sub.add_parser('gbf-live', help='classify an interval from an SDS archive or an FDSN server')
     _live_options(p); p.set_defaults(handler=_live)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ log = logging.getLogger('geoinversion.seismic')
 __all__ = ['log', 'WINDOW_SECONDS', 'SAMPLING_RATE', 'PRE_P_SECONDS', 'WINDOW_SAMPLES', 'CHANNELS', 'CLASSES', 'scalers',
            'augmentations', 'three_class', 'targets', 'WindowError', 'check_windows', 'save_windows', 'load_windows',
            'window_key', 'synthetic_windows', 'UTC', 'windows_from_archive', 'split', 'Scaler', 'make_scaler',
-           'load_scaler', 'StandardScaler', 'RobustScaler', 'MinMaxScaler', 'LogScaler', 'Augmentation', 'AddNoise',
-           'Taper', 'Gaps', 'ZeroChannel', 'Shift', 'Compose', 'augmentation', 'batches']
+           'load_scaler', 'StandardScaler', 'RobustScaler', 'MinMaxScaler', 'LogScaler', 'parameter', 'Augmentation',
+           'AddNoise', 'Taper', 'Gaps', 'ZeroChannel', 'Shift', 'Compose', 'augmentation', 'batches']
 
 # %% ../../nbs/42_seismic.data.ipynb #0842576b
 WINDOW_SECONDS = 240          # window length, s (as geoinversion.seismic.array)
@@ -280,11 +281,19 @@ class LogScaler(Scaler):
 # %% ../../nbs/42_seismic.data.ipynb #a0701095
 augmentations = Registry('augmentation')
 
+def parameter(value, name:str, low:float, high:float, integer:bool=False):
+    "A checked augmentation parameter: a (finite) number in [low, high], or a `DescriptionError` at `$.<name>`."
+    kind = 'an integer' if integer else 'a number'
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not float(value).is_integer()):
+        raise DescriptionError(f'wrong type ({type(value).__name__})', path=f'$.{name}', value=value, allowed=f'{kind} in [{low:g}, {high:g}]')
+    if not (math.isfinite(value) and low <= value <= high):
+        raise DescriptionError('out of range', path=f'$.{name}', value=value, allowed=f'{kind} in [{low:g}, {high:g}]')
+    return int(value) if integer else float(value)
+
 class Augmentation:
     "Base class: `__call__(X, rng)` returns an augmented copy of the batch `X`."
     def __init__(self, p:float=0.5): # probability of acting on each window
-        if not 0 <= p <= 1: raise DescriptionError('probability out of range', path='$.p', value=p, allowed='0 to 1')
-        self.p = float(p)
+        self.p = parameter(p, 'p', 0, 1)
     def one(self, x, rng): raise NotImplementedError
     def __call__(self, X:np.ndarray, rng:np.random.Generator) -> np.ndarray:
         X = np.array(X, np.float32, copy=True)
@@ -295,13 +304,13 @@ class Augmentation:
 @augmentations.register('noise')
 class AddNoise(Augmentation):
     "Add Gaussian noise of `level` times each channel's standard deviation."
-    def __init__(self, p=0.5, level:float=0.1): super().__init__(p); self.level = float(level)
+    def __init__(self, p=0.5, level:float=0.1): super().__init__(p); self.level = parameter(level, 'level', 0, 10)
     def one(self, x, rng): return x + self.level * x.std(0) * rng.standard_normal(x.shape).astype(np.float32)
 
 @augmentations.register('taper')
 class Taper(Augmentation):
     "Cosine taper at both ends over a random fraction up to `max_fraction` of the window."
-    def __init__(self, p=0.5, max_fraction:float=0.1): super().__init__(p); self.max_fraction = float(max_fraction)
+    def __init__(self, p=0.5, max_fraction:float=0.1): super().__init__(p); self.max_fraction = parameter(max_fraction, 'max_fraction', 0, 0.5)
     def one(self, x, rng):
         m = max(1, int(rng.uniform(0, self.max_fraction) * len(x)))
         ramp = 0.5 * (1 - np.cos(np.pi * np.arange(m) / m))
@@ -312,7 +321,7 @@ class Taper(Augmentation):
 class Gaps(Augmentation):
     "Zero up to `max_gaps` segments, each up to `max_seconds` long, on all channels."
     def __init__(self, p=0.3, max_gaps:int=3, max_seconds:float=10.0):
-        super().__init__(p); self.max_gaps, self.max_seconds = int(max_gaps), float(max_seconds)
+        super().__init__(p); self.max_gaps, self.max_seconds = parameter(max_gaps, 'max_gaps', 0, 100, True), parameter(max_seconds, 'max_seconds', 0, WINDOW_SECONDS)
     def one(self, x, rng):
         x = x.copy()
         for _ in range(rng.integers(1, self.max_gaps + 1)):
@@ -331,7 +340,7 @@ class ZeroChannel(Augmentation):
 @augmentations.register('shift')
 class Shift(Augmentation):
     "Move the content by up to `max_seconds` either way, zero-padding the end it leaves (no wrap-around): P a little earlier or later, as in sliding live windows."
-    def __init__(self, p=0.5, max_seconds:float=10.0): super().__init__(p); self.max_seconds = float(max_seconds)
+    def __init__(self, p=0.5, max_seconds:float=10.0): super().__init__(p); self.max_seconds = parameter(max_seconds, 'max_seconds', 0, WINDOW_SECONDS / 2)
     def one(self, x, rng):
         m = int(self.max_seconds * SAMPLING_RATE)
         k = int(rng.integers(-m, m + 1))

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import GeoinversionError, atomic_write, write_json
-from ..runs import finish_run, start_run
+from ..runs import fail_run, finish_run, start_run
 from .data import PRE_P_SECONDS, SAMPLING_RATE, WINDOW_SAMPLES, WINDOW_SECONDS, CLASSES, UTC
 from .array import (ArrayError, NoDataError, MIN_ELEMENTS, P_VELOCITY, S_VELOCITY, array_gaps, beams_from_array,
                                         fk_estimate, preprocess, read_array, stream_to_array)
@@ -26,9 +26,9 @@ from .array import (ArrayError, NoDataError, MIN_ELEMENTS, P_VELOCITY, S_VELOCIT
 log = logging.getLogger('geoinversion.seismic')
 
 # %% auto #0
-__all__ = ['log', 'check_array', 'detect_onsets', 'LiveResult', 'LiveClassifier', 'classify', 'classify_stream', 'to_catalog',
-           'write_catalog', 'animate', 'describe_client', 'run_live', 'parse_interval', 'free_folder', 'interactive',
-           'open_client', 'read_bulletin', 'write_sds']
+__all__ = ['log', 'KM_PER_DEGREE', 'check_array', 'detect_onsets', 'LiveResult', 'LiveClassifier', 'associate_s', 'classify',
+           'classify_stream', 'to_catalog', 'write_catalog', 'animate', 'describe_client', 'run_live', 'parse_interval',
+           'free_folder', 'interactive', 'open_client', 'read_bulletin', 'write_sds']
 
 # %% ../../nbs/44_seismic.live.ipynb #f5084272
 def check_array(stream, # an ObsPy Stream
@@ -83,6 +83,8 @@ class LiveClassifier:
                  chunk_seconds:float=3600.0, # read and process long intervals in chunks of this length
                  trigger_on:float=3.0, # STA/LTA ratio that starts a trigger (no bulletin)
                  p_velocity:float=P_VELOCITY, s_velocity:float=S_VELOCITY, # beam velocities, km/s
+                 s_like_velocity:float=5.5, # apparent velocity (km/s) below which a detected arrival is an S (see `associate_s`)
+                 max_s_minus_p:float=250.0, # an S-like arrival within this many seconds after a P belongs to that P's event
                  freqmin:float=2.0, freqmax:float=8.0, # preprocessing band, Hz
                  batch_size:int=128): # windows per network call
         bad = [(name, value, allowed) for name, value, ok, allowed in [
@@ -92,13 +94,17 @@ class LiveClassifier:
             ('chunk_seconds', chunk_seconds, chunk_seconds >= WINDOW_SECONDS, f'>= {WINDOW_SECONDS} s (one window)'),
             ('batch_size', batch_size, batch_size >= 1, '>= 1'),
             ('freqmin, freqmax', (freqmin, freqmax), 0 < freqmin < freqmax < SAMPLING_RATE / 2, f'0 < freqmin < freqmax < {SAMPLING_RATE / 2:g} Hz'),
-            ('p_velocity, s_velocity', (p_velocity, s_velocity), p_velocity > 0 and s_velocity > 0, '> 0 km/s')] if not ok]
+            ('p_velocity, s_velocity', (p_velocity, s_velocity), 0 < p_velocity < 100 and 0 < s_velocity < 100, '0 to 100 km/s'),
+            ('s_like_velocity', s_like_velocity, 0 < s_like_velocity < 100, '0 to 100 km/s'),
+            ('max_s_minus_p', max_s_minus_p, 0 <= max_s_minus_p <= 3600, '0 to 3600 s'),
+            ('trigger_on', trigger_on, 1 < trigger_on < 1e6, '> 1 (a ratio of STA to LTA)')] if not ok]
         if bad: raise GeoinversionError('bad live option(s): ' + '; '.join(f'{n} = {v} (allowed: {a})' for n, v, a in bad))
         self.model, self.scaler, self.inventory = model, scaler, inventory
         self.model_run, self.inventory_source = None, 'given Inventory'   # set by `from_run`; recorded in run folders
         self.step, self.vote_seconds, self.threshold, self.chunk_seconds = float(step), float(vote_seconds), float(threshold), float(chunk_seconds)
         self.p_velocity, self.s_velocity, self.freqmin, self.freqmax, self.batch_size = p_velocity, s_velocity, freqmin, freqmax, batch_size
         self.trigger_on = float(trigger_on)
+        self.s_like_velocity, self.max_s_minus_p = float(s_like_velocity), float(max_s_minus_p)
 
     @classmethod
     def from_run(cls, run, inventory=None, **options) -> 'LiveClassifier':
@@ -123,7 +129,8 @@ class LiveClassifier:
                 'stations': sorted(f'{n.code}.{s.code}' for n in self.inventory for s in n),
                 'step': self.step, 'vote_seconds': self.vote_seconds, 'threshold': self.threshold, 'chunk_seconds': self.chunk_seconds,
                 'trigger_on': self.trigger_on, 'freqmin': self.freqmin, 'freqmax': self.freqmax,
-                'p_velocity': self.p_velocity, 's_velocity': self.s_velocity, 'batch_size': self.batch_size}
+                'p_velocity': self.p_velocity, 's_velocity': self.s_velocity, 'batch_size': self.batch_size,
+                's_like_velocity': self.s_like_velocity, 'max_s_minus_p': self.max_s_minus_p}
 
     def predict(self, X:np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         "P(event) and P(explosion | event) of windows `X` (n, 9600, 3)."
@@ -222,6 +229,27 @@ def _vote(self, windows:pd.DataFrame, cands:list) -> pd.DataFrame:
     df = pd.DataFrame(out)
     return df[cols + [k for k in df.columns if k not in cols]] if len(df) else pd.DataFrame(columns=cols)
 
+def associate_s(cands:list, # candidates (dicts with p_time, back_azimuth, source; apparent_velocity for detected ones)
+                s_like_velocity:float=5.5, # km/s: below it an arrival is an S
+                max_s_minus_p:float=250.0, # s: the S-P time of the farthest event considered (about 2000 km)
+                baz_tolerance:float=30.0) -> tuple[list, dict, list]: # degrees
+    "Detected candidates whose apparent velocity is S-like, tied to the P before them: (kept candidates, {S id: P id}, notes)."
+    kept, alias, notes = [], {}, []
+    for c in sorted(cands, key=lambda c: c['p_time']):
+        v = c.get('apparent_velocity')
+        if c.get('source') == 'trigger' and v is not None and v < s_like_velocity:
+            p = next((k for k in reversed(kept) if k.get('source') == 'trigger' and (k.get('apparent_velocity') or math.inf) >= s_like_velocity
+                      and 0 < c['p_time'] - k['p_time'] <= max_s_minus_p
+                      and abs((c['back_azimuth'] - k['back_azimuth'] + 180) % 360 - 180) <= baz_tolerance), None)
+            if p is not None:
+                alias[c['event_id']] = p['event_id']
+                notes.append(f"{c['p_time']}: S-like arrival (apparent velocity {v:.1f} km/s, back-azimuth {c['back_azimuth']:.0f}) "
+                             f"{c['p_time'] - p['p_time']:.0f} s after the P of {p['event_id']}: that event's S, not a new event")
+                continue
+            notes.append(f"{c['p_time']}: S-like arrival (apparent velocity {v:.1f} km/s) with no P before it; kept as a candidate")
+        kept.append(c)
+    return kept, alias, notes
+
 def _merge_detected(cands:list, seconds:float=10.0) -> tuple[list, dict]:
     "Drop detected candidates within `seconds` of an earlier one (chunks overlap); map dropped ids to kept ones."
     kept, alias = [], {}
@@ -237,6 +265,7 @@ def _save_chunk(folder:Path, i:int, rows:list, cands:list, notes:list, keep:dict
     atomic_write(folder / f'{i:04d}.csv', pd.DataFrame(rows, columns=_ROW_COLUMNS).to_csv(index=False))
     cj = [{**c, 'p_time': str(c['p_time'])} for c in cands]
     atomic_write(folder / f'{i:04d}.json', json.dumps({'candidates': cj, 'notes': notes, 'keep': list(keep)}))
+    write_json(folder / 'state.json', {'step': i})   # the run has committed a step (a failed run resumes, `runs.start_run`)
 
 def _load_chunk(folder:Path, i:int):
     "What `_save_chunk` wrote (rows, candidates, notes, kept beams), or None if chunk `i` is not done."
@@ -293,6 +322,8 @@ def classify(self, client, # any ObsPy client (SDS, FDSN, StreamClient)
     t = time.perf_counter()
     windows = pd.DataFrame(rows, columns=_ROW_COLUMNS)
     cands, alias = _merge_detected(cands)
+    cands, s_alias, s_notes = associate_s(cands, self.s_like_velocity, self.max_s_minus_p)
+    notes += s_notes; alias.update(s_alias)
     if alias: windows['event_id'] = windows['event_id'].replace(alias)
     ev = _vote(self, windows, cands)
     windows['class'] = np.where(windows['p_event'] < self.threshold, 'noise',
@@ -316,18 +347,25 @@ LiveClassifier.classify = classify
 LiveClassifier.classify_stream = classify_stream
 
 # %% ../../nbs/44_seismic.live.ipynb #52184f81
+KM_PER_DEGREE = 111.19492664455873   # great-circle km per degree (Earth radius 6371 km): s/km -> s/deg
+
+_EVENT_TYPES = {'earthquake': 'earthquake', 'explosion': 'explosion', 'noise': 'not existing', 'unclassified': 'not reported'}
+
 def to_catalog(events:pd.DataFrame, # `LiveResult.events`
                network:str='XA', station:str='BEAM'): # codes of the pick's waveform id
-    "An ObsPy `Catalog` of the events labelled earthquake or explosion."
+    "An ObsPy `Catalog` of every candidate: earthquakes and explosions, noise ('not existing') and unclassified ones ('not reported')."
     from obspy.core.event import Catalog, Comment, Event, Origin, Pick, ResourceIdentifier, WaveformStreamID, EventDescription
     cat = Catalog(description='geoinversion GBF live classification')
     for _, e in events.iterrows():
-        if e['label'] not in ('earthquake', 'explosion'): continue
         rid = ResourceIdentifier(f"smi:local/geoinversion/gbf/{e['event_id']}")
-        pick = Pick(time=UTC(e['p_time']), phase_hint='P', backazimuth=float(e['back_azimuth']),
+        v = e.get('apparent_velocity')
+        slowness = KM_PER_DEGREE / float(v) if v is not None and np.isfinite(float(v)) and float(v) > 0 else None   # FK's, s/deg
+        pick = Pick(time=UTC(e['p_time']), phase_hint='P', backazimuth=float(e['back_azimuth']), horizontal_slowness=slowness,
                     waveform_id=WaveformStreamID(network_code=network, station_code=station), evaluation_mode='automatic')
-        ev = Event(resource_id=rid, event_type=e['label'], event_type_certainty='suspected', picks=[pick],
-                   comments=[Comment(text=f"GBF vote: {e['event_votes']}/{e['n_windows']} windows event, "
+        classified = e['label'] in ('earthquake', 'explosion')
+        ev = Event(resource_id=rid, event_type=_EVENT_TYPES.get(e['label'], 'not reported'),
+                   event_type_certainty='suspected' if classified else None, picks=[pick],
+                   comments=[Comment(text=f"GBF label {e['label']}; vote: {e['event_votes']}/{e['n_windows']} windows event, "
                                           f"{e['explosion_votes']}/{e['event_votes']} explosion; "
                                           f"p_event {e['p_event']:.3f}, p_explosion {e['p_explosion']:.3f}; source {e['source']}")],
                    event_descriptions=[EventDescription(text=str(e['event_id']), type='earthquake name')])
@@ -353,34 +391,40 @@ def animate(result:LiveResult, # a live result (its kept windows)
     keys = [keys[i] for i in np.unique(np.linspace(0, len(keys) - 1, min(max_frames, len(keys))).round().astype(int))]
     w = result.windows
     tw = np.array([UTC(s) - result.starttime for s in w['start']]) / 60
-    with matplotlib.rc_context({'figure.dpi': 55}):
-        fig, axs = plt.subplots(4, 1, figsize=(7, 6), gridspec_kw={'height_ratios': [1, 1, 1, 1.4]})
+    with matplotlib.rc_context({'figure.dpi': 100, 'font.size': 9}):
+        fig, axs = plt.subplots(4, 1, figsize=(9.6, 7.2), gridspec_kw={'height_ratios': [1, 1, 1, 1.4]})   # 960 x 720 pixels
         t = np.arange(WINDOW_SAMPLES) / SAMPLING_RATE
-        lines = []
-        for ax, name in zip(axs[:3], ('P-beam Z', 'S-beam T', 'S-beam R')):
-            lines.append(ax.plot(t, np.zeros_like(t), lw=0.6)[0]); ax.set_ylim(-1.05, 1.05); ax.set_yticks([])
-            ax.axvline(PRE_P_SECONDS, ls='--', c='gray', lw=0.8); ax.set_ylabel(name, fontsize=8)
-        axs[2].set_xlabel('s in window')
+        lines, peaks = [], []
+        for ax, name in zip(axs[:3], ('P beam, Z', 'S beam, T', 'S beam, R')):
+            lines.append(ax.plot(t, np.zeros_like(t), lw=0.6)[0]); ax.set_ylim(-1.1, 1.1); ax.set_yticks([-1, 0, 1])
+            ax.axvline(PRE_P_SECONDS, ls='--', c='gray', lw=0.8); ax.set_ylabel(f'{name}\n(/ peak)')
+            peaks.append(ax.text(0.995, 0.93, '', transform=ax.transAxes, ha='right', va='top', fontsize=8,
+                                 bbox={'fc': 'white', 'ec': '0.8', 'alpha': 0.8}))   # the amplitude scale of each trace
+        axs[0].text(PRE_P_SECONDS, 1.12, ' P', color='gray', fontsize=8, va='bottom')
+        axs[2].set_xlabel('time in the window, s')
         ax = axs[3]
         ax.plot(tw, w['p_event'], '.', ms=3, label='P(event)')
         ax.plot(tw, w['p_explosion'], '.', ms=3, label='P(explosion | event)')
         for _, e in result.events.iterrows():
             ax.axvline((UTC(e['p_time']) - PRE_P_SECONDS - result.starttime) / 60, c='k', lw=0.5, alpha=0.4)
-        cursor = ax.axvline(0, c='r'); ax.set_ylim(-0.05, 1.05); ax.set_xlabel(f'window start, min after {result.starttime}')
-        ax.legend(fontsize=7, loc='upper right')
-        title = axs[0].set_title('', fontsize=9)
-        fig.tight_layout()
+        cursor = ax.axvline(0, c='r'); ax.set_ylim(-0.05, 1.05); ax.set_ylabel('probability')
+        ax.set_xlabel(f'window start, minutes after {str(result.starttime)[:19]}')
+        ax.legend(fontsize=8, loc='upper right')
+        title = fig.suptitle('window 0000-00-00T00:00:00   P(event) 0.00   P(explosion | event) 0.00   back-azimuth 000°', fontsize=10)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))   # room kept for the title at its full length
         def frame(i):
             x = result.beams[keys[i]]
-            for j, l in enumerate(lines): l.set_ydata(x[:, j] / max(np.abs(x[:, j]).max(), 1e-12))
+            for j, (l, p) in enumerate(zip(lines, peaks)):
+                peak = max(float(np.abs(x[:, j]).max()), 1e-12)
+                l.set_ydata(x[:, j] / peak); p.set_text(f'peak {peak:.3g} (scaled beam)')
             row = w[w['start'] == keys[i]].iloc[0]
             cursor.set_xdata([(UTC(keys[i]) - result.starttime) / 60] * 2)
-            title.set_text(f"{keys[i][:19]}  P(event) {row['p_event']:.2f}  P(explosion) {row['p_explosion']:.2f}  baz {row['back_azimuth']:.0f}°")
-            return lines + [cursor, title]
+            title.set_text(f"window {keys[i][:19]}   P(event) {row['p_event']:.2f}   P(explosion | event) {row['p_explosion']:.2f}   back-azimuth {row['back_azimuth']:.0f}°")
+            return lines + peaks + [cursor, title]
         anim = FuncAnimation(fig, frame, frames=len(keys), blit=False)
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f'.{path.stem}.tmp.gif')
-        anim.save(tmp, writer=PillowWriter(fps=fps))
+        anim.save(tmp, writer=PillowWriter(fps=fps), dpi=100)   # 960 x 720, whatever savefig.dpi says
         plt.close(fig)
     os.replace(tmp, path)
     return path
@@ -414,7 +458,7 @@ def run_live(classifier:LiveClassifier, # the loaded classifier
     status = run_status(out)
     if status == 'finished' and not overwrite:
         raise RunExistsError(f'{out} holds a finished gbf-live run; pass overwrite=True (--overwrite) to replace it')
-    if status == 'running' and not overwrite:
+    if status in ('running', 'failed') and not overwrite:
         old = read_json(out / 'description.json') if (out / 'description.json').exists() else None
         if old != json.loads(json.dumps(desc)):
             diff = sorted(k for k in set(desc) | set(old or {}) if (old or {}).get(k) != json.loads(json.dumps(desc)).get(k))
@@ -424,9 +468,16 @@ def run_live(classifier:LiveClassifier, # the loaded classifier
     start_run(out, 'gbf-live', desc, overwrite=overwrite)
     try:
         res = classifier.classify(client, t0, t1, events, chunk_dir=out / 'chunks')
-    except GeoinversionError:
+    except Exception as e:
         if created and not any((out / 'chunks').glob('*.json')): shutil.rmtree(out, ignore_errors=True)   # nothing to resume
+        else: fail_run(out, e)   # not left 'running': a rerun resumes its finished chunks
         raise
+    try: return _write_live(classifier, res, out, gif)
+    except Exception as e:
+        fail_run(out, e)
+        raise
+
+def _write_live(classifier, res, out, gif):
     t = time.perf_counter()
     atomic_write(out / 'windows.csv', res.windows.to_csv(index=False))
     atomic_write(out / 'events.csv', res.events.to_csv(index=False))

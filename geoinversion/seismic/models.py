@@ -29,7 +29,7 @@ log = logging.getLogger('geoinversion.seismic')
 
 # %% auto #0
 __all__ = ['log', 'architectures', 'alexnet1d', 'cnn_dense', 'MaskedBinaryCrossentropy', 'MaskedBinaryAccuracy', 'class_weights',
-           'cosine_rate', 'CosineSchedule', 'predict_classes', 'confusion', 'ValidationConfusionMatrix',
+           'cosine_rate', 'CosineSchedule', 'predict_classes', 'confusion', 'ValidationConfusionMatrix', 'subset_sizes',
            'GBFTrainingDescription', 'load_gbf_description', 'build_gbf', 'evaluate_gbf', 'GBFExperiment', 'train_gbf',
            'load_gbf_run', 'evaluate_heldout']
 
@@ -170,16 +170,21 @@ class ValidationConfusionMatrix(keras.callbacks.Callback):
             self.writer.flush()
 
 # %% ../../nbs/43_seismic.models.ipynb #13ecca31
+def subset_sizes(n:int, fractions) -> dict:
+    "Windows in each subset when `n` windows are split by `fractions` (as `data.split` does)."
+    a, b = int(round(fractions[0] * n)), int(round((fractions[0] + fractions[1]) * n))
+    return {'train': a, 'validation': b - a, 'test': n - b}
+
 class GBFTrainingDescription(Description):
     "A GBF training run: data, scaler, augmentation, network, optimisation."
     name: RunName = Field('gbf', description='name of the run (default run folder: <name>_seed<seed>)')
     architecture: named(architectures) = Field('alexnet1d', description='network (registry `architectures`)')
-    width: int = Field(16, gt=0, description='filters of the first convolution')
-    dense: int = Field(64, gt=0, description='units of the dense layers (embedding size)')
+    width: int = Field(16, gt=0, le=1024, description='filters of the first convolution')
+    dense: int = Field(64, gt=0, le=65536, description='units of the dense layers (embedding size)')
     dropout: float = Field(0.2, ge=0, lt=1, description='dropout before the heads')
-    windows: int = Field(2000, gt=0, description='synthetic windows in all (train + validation + test)')
+    windows: int = Field(2000, gt=0, le=10**7, description='synthetic windows in all (train + validation + test)')
     windows_file: str|None = Field(None, description='a window file (.npz from save_windows) instead of synthetic windows')
-    data_seed: int = Field(0, ge=0, description='seed of the synthetic windows (the same for every training seed)')
+    data_seed: int = Field(0, ge=0, le=2**32 - 1, description='seed of the synthetic windows (the same for every training seed)')
     noise_fraction: float = Field(1 / 3, ge=0, le=1, description='share of noise windows')
     explosion_fraction: float = Field(0.5, ge=0, le=1, description='share of explosions among events')
     fractions: tuple[float, float, float] = Field((0.8, 0.1, 0.1), description='train, validation, test shares')
@@ -188,14 +193,14 @@ class GBFTrainingDescription(Description):
     augment: list[str|dict] = Field([{'name': 'shift', 'p': 0.7, 'max_seconds': 12.0}, {'name': 'noise', 'p': 0.5, 'level': 0.1}, {'name': 'taper', 'p': 0.3},
                                      {'name': 'gaps', 'p': 0.2}, {'name': 'zero_channel', 'p': 0.1}],
                                     description='augmentations in order (registry `augmentations`)')
-    epochs: int = Field(10, gt=0, description='number of epochs')
-    batch_size: int = Field(32, gt=0, description='batch size')
+    epochs: int = Field(10, gt=0, le=10**6, description='number of epochs')
+    batch_size: int = Field(32, gt=0, le=65536, description='batch size')
     optimizer: named(optimizers) = Field('adam', description='optimizer (registry `geoinversion.training.optimizers`)')
-    learning_rate: float = Field(2e-3, gt=0, description='initial learning rate')
-    min_learning_rate: float = Field(2e-5, ge=0, description='learning rate at the end of the cosine schedule')
-    warmup_epochs: int = Field(0, ge=0, description='epochs of linear warm-up')
+    learning_rate: float = Field(2e-3, gt=0, le=10, description='initial learning rate')
+    min_learning_rate: float = Field(2e-5, ge=0, le=10, description='learning rate at the end of the cosine schedule')
+    warmup_epochs: int = Field(0, ge=0, le=10**4, description='epochs of linear warm-up')
     class_weights: Literal['balanced', 'none'] = Field('balanced', description='class weights of both heads')
-    classifier_weight: float = Field(1.0, ge=0, description='weight of the classifier loss against the detector loss')
+    classifier_weight: float = Field(1.0, ge=0, le=1e3, description='weight of the classifier loss against the detector loss')
 
     @field_validator('augment')
     @classmethod
@@ -214,13 +219,20 @@ class GBFTrainingDescription(Description):
     @model_validator(mode='after')
     def _lr(self):
         check_training_options(learning_rate=self.learning_rate, min_learning_rate=self.min_learning_rate)
+        if self.windows_file is None:   # synthetic windows: each subset must get some
+            sizes = subset_sizes(self.windows, self.fractions)
+            empty = [k for k, v in sizes.items() if v < 1]
+            if empty:
+                need = next(n for n in range(self.windows, self.windows + 10**6) if min(subset_sizes(n, self.fractions).values()) >= 1)
+                raise Invalid(f'{self.windows} windows split {list(self.fractions)} leave the {empty[0]} set empty', value=self.windows,
+                              allowed=f'at least {need} windows with these fractions', subpath=('windows',))
         return self
 
 def load_gbf_description(src) -> GBFTrainingDescription:
     "Validate a GBF training description (path, JSON string, dict, or a shipped example's name such as `gbf_tiny`)."
     return load_description(src, GBFTrainingDescription)
 
-kinds.register('gbf_training')(lambda: GBFTrainingDescription)   # for `geoinversion describe`
+kinds.register('gbf_training', overwrite=True)(lambda: GBFTrainingDescription)   # for `geoinversion describe`
 
 # %% ../../nbs/43_seismic.models.ipynb #2430fc14
 def _data(t:GBFTrainingDescription, storage:Path):
@@ -276,6 +288,13 @@ class GBFExperiment(Experiment):
             self.scaler = make_scaler(t.scaler, t.per_window).fit(self._parts['train'][0])
         return self._parts
 
+    def check(self):
+        "Every subset holds windows (a window file may be too small for the fractions), before any run folder exists."
+        empty = [k for k, (X, _, _) in self.parts().items() if len(X) == 0]
+        if empty: raise DescriptionError(f'the {empty[0]} set is empty: {sum(len(p[0]) for p in self.parts().values())} windows split {list(self.description.fractions)}',
+                                         path='$.windows_file' if self.description.windows_file else '$.windows',
+                                         value=self.description.windows_file or self.description.windows, allowed='more windows, or other fractions')
+
     @property
     def steps(self) -> int: return -(-len(self.parts()['train'][0]) // self.description.batch_size)
     def resolved(self) -> dict: return self.description.model_dump(mode='json')
@@ -312,6 +331,11 @@ def load_gbf_run(run) -> tuple[keras.Model, 'Scaler', GBFTrainingDescription]:
     if run_status(run) != 'finished' or not (run / 'model.keras').exists():
         raise GeoinversionError(f'{run}: not a finished GBF training run with a model.keras '
                                 '(train one with `geoinversion gbf-train` or `train_gbf`)')
+    kind = read_json(run / 'run.json').get('kind')
+    if kind != GBFExperiment.kind or not (run / 'scaler.json').is_file():
+        what = 'a glacier training run' if (run / 'normalization.json').is_file() and 'shapes' in read_json(run / 'description.json') else \
+               'a volcano training run' if (run / 'normalization.json').is_file() else f'a {kind!r} run'
+        raise GeoinversionError(f'{run}: {what}, not a GBF training run (no scaler.json): give a run made by gbf-train')
     d = read_json(run / 'description.json'); d.pop('seed', None); d.pop('pretrain', None)
     return keras.models.load_model(run / 'model.keras'), load_scaler(run / 'scaler.json'), load_gbf_description(d)
 
