@@ -112,6 +112,6 @@ def test_no_tensorflow_start_up_lines(tmp_path):
     "An error after TensorFlow has loaded is one line on stderr: the C++ start-up lines are dropped (and --debug shows them)."
     f = tmp_path / 'bad.json'; f.write_text(json.dumps({**_mogi(), 'noise': {'amplitude': 1e300}}))
     r = cli('synth', '--config', f, '--out', tmp_path / 'r', check=False)
-    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f'geoinversion synth: error: {f}: at $.noise.amplitude: out of range; got 1e+300; allowed: <= 10'], r.stderr
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [f'geoinversion synth: error: {f}: at $.noise.amplitude: out of range; got 1e+300; allowed: <= 10.0'], r.stderr
     r = cli('--debug', 'synth', '--config', f, '--out', tmp_path / 'r', check=False)
     assert r.returncode == 2 and r.stderr.strip().splitlines()[-1].startswith('geoinversion synth: error:')
