@@ -24,7 +24,7 @@ log = logging.getLogger('geoinversion.parallel')
 
 # %% auto #0
 __all__ = ['log', 'Scheduler', 'ClusterDescription', 'job_script', 'parse_scheduler', 'scheduler_kind', 'SerialFuture',
-           'SerialClient', 'client', 'as_completed', 'execute_entity_task']
+           'SerialClient', 'preflight', 'client', 'as_completed', 'execute_entity_task']
 
 # %% ../nbs/04_parallel.ipynb #a406d391
 _WALLTIME = re.compile(r'^(\d+-)?\d{1,3}:\d{2}(:\d{2})?$')
@@ -141,9 +141,18 @@ class SerialClient:
     def close(self): pass
     def __repr__(self): return 'SerialClient(this process)'
 
-def _threads_env():
-    "Environment of worker processes: one thread each for the numerical libraries (the cluster's workers are the parallelism)."
-    return {k: '1' for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'NUMBA_NUM_THREADS')}
+def _threads_env(n:int=1) -> dict:
+    "Environment of worker processes: `n` threads each for the numerical libraries (the cluster's workers are the parallelism)."
+    return {k: str(n) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'NUMBA_NUM_THREADS')}
+
+def preflight(scheduler):
+    "Fail now, with a clear message, if `scheduler` cannot work from this machine (a batch cluster without its submit command)."
+    s = parse_scheduler(scheduler) if scheduler_kind(scheduler) != 'client' else None
+    if isinstance(s, ClusterDescription):
+        submit = {'slurm': 'sbatch', 'pbs': 'qsub'}[s.kind]
+        if shutil.which(submit) is None:
+            raise GeoinversionError(f'{submit} not found: this machine cannot submit {s.kind.upper()} jobs (run on a login '
+                                    'node of the cluster, or give the address of a running scheduler)')
 
 @contextlib.contextmanager
 def client(scheduler=None, # None or 'local', 'serial', an address, a `ClusterDescription` (or its dict/JSON), or a Dask client
@@ -160,12 +169,9 @@ def client(scheduler=None, # None or 'local', 'serial', an address, a `ClusterDe
     try:
         if s is None or s == 'local':
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=None)
+                                   dashboard_address=None, env=_threads_env(threads_per_worker))   # no oversubscribed cores
         elif isinstance(s, ClusterDescription):
-            submit = {'slurm': 'sbatch', 'pbs': 'qsub'}[s.kind]
-            if shutil.which(submit) is None:
-                raise GeoinversionError(f'{submit} not found: this machine cannot submit {s.kind.upper()} jobs (run on a login '
-                                        'node of the cluster, or give the address of a running scheduler)')
+            preflight(s)
             cluster = s.cluster(); cluster.scale(jobs=s.jobs)
         c = Client(cluster if cluster is not None else s)
     except GeoinversionError: raise

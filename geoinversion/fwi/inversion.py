@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import GeoinversionError, atomic_write, read_json, write_json
-from ..parallel import SerialClient, client as dask_client
+from ..parallel import SerialClient, client as dask_client, parse_scheduler, preflight
 from ..runs import Checkpoint, fail_run, finish_run, run_status, start_run
 from .problem import load_problem, velocity_array, write_model, read_gathers
 from .batches import BatchManager
@@ -285,11 +285,13 @@ def invert(description, # an FWI description: path, JSON string, dict, or shippe
     if iterations is not None:
         for b, n in zip(resolved['bands'], _split_iterations(s.bands, iterations)): b['iterations'] = n
     desc = {'problem': resolved, 'folder': str(p.folder.resolve()), 'problem_hash': p.hash()}
+    scheduler = s.scheduler if scheduler is ... else parse_scheduler(scheduler)
+    preflight(scheduler)   # a batch cluster this machine cannot reach: an error before the run folder exists
     out = start_run(out, 'fwi', desc, overwrite=overwrite, same_description=True)
     try:
         if p.true is not None: write_model(p.true, out / 'problem' / 'true.nc')
         write_model(p.start, out / 'problem' / 'start.nc')
-        with dask_client(s.scheduler if scheduler is ... else scheduler, s.n_workers) as c:
+        with dask_client(scheduler, s.n_workers) as c:
             inv = Inversion(out, load_problem(desc['problem'], folder=desc['folder']), c, progress)
             _observe(inv, p)
             st, x = inv.run()

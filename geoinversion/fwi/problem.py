@@ -380,7 +380,7 @@ class Problem:
         if float(self.start.min()) < lo or float(self.start.max()) > hi:
             raise self._error('the starting model is outside the bounds', 'bounds', list(d.bounds),
                               f'bounds containing [{float(self.start.min()):g}, {float(self.start.max()):g}] m/s')
-        from geoinversion.wave.propagator import check_stability, UnstableError
+        from geoinversion.wave.stencils import check_stability, UnstableError
         try: check_stability(hi, self.dx, a.dt, a.order)
         except UnstableError as e: raise self._error(f'{e} (the fastest velocity the bounds allow)', 'acquisition.dt', a.dt) from None
         self.sources = self._nodes(a.sources, 'acquisition.sources')

@@ -113,6 +113,13 @@ def _injected_failure(run, kind, event):
         (folder / f'{kind}_{event}_{done}').touch()
         raise RuntimeError(f'injected failure {done + 1} of the {kind} task of event {event}')
 
+def _injected_pause(run, kind):
+    "Test hook `GEOINVERSION_FWI_PAUSE=kind:seconds`: mark the task as running (`tasks/.running_<kind>`), then wait."
+    spec = os.environ.get('GEOINVERSION_FWI_PAUSE')
+    if not spec or spec.split(':')[0] != kind: return
+    f = Path(run) / 'tasks' / f'.running_{kind}'; f.parent.mkdir(parents=True, exist_ok=True); f.touch()
+    time.sleep(float(spec.split(':')[1]))
+
 def observe_task(run, event:str, band:int=-1, h:str='', noise:float=0.0, seed:int=0) -> dict:
     "Synthesise the observed gather of `event` from the true model (with relative Gaussian noise)."
     f = result_path(run, 'observe', event, band, h)
@@ -163,7 +170,7 @@ def smooth_task(run, band:int, h:str, gradient_file:str, events:list, wavelength
     from geoinversion.fwi.precondition import precondition
     f = result_path(run, 'smooth', None, band, h)
     if f.exists(): return {'file': str(f), 'cached': True}
-    _injected_failure(run, 'smooth', 'all')
+    _injected_failure(run, 'smooth', 'all'); _injected_pause(run, 'smooth')
     c = context(run)
     g = np.load(gradient_file)
     src = c.problem.sources[[c.problem.event_index(e) for e in events]]

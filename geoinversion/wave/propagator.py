@@ -14,58 +14,13 @@ import tensorflow as tf
 from tensorflow.python.eager import record   # is a gradient tape recording this tensor?
 
 from ..core import DescriptionError, GeoinversionError
-from .stencils import D1, D2, ORDERS
+from .stencils import (D1, D2, ORDERS, UnstableError, _check_order, _positive, _round_down, check_stability,
+                                        max_stable_dt, stencil_symbol)
 
 # %% auto #0
-__all__ = ['MIN_PPW', 'HICKS_RADIUS', 'HICKS_B', 'INTERPOLATIONS', 'STORE_BYTES', 'ENGINES', 'UnstableError', 'stencil_symbol',
-           'max_stable_dt', 'check_stability', 'DispersionWarning', 'phase_error', 'check_dispersion', 'ricker',
-           'wavelet_band', 'point_weights', 'pml_coefficients', 'propagate', 'misfit_and_gradient', 'gradient_memory']
-
-# %% ../../nbs/50_wave.propagator.ipynb #1b25bd9e
-class UnstableError(GeoinversionError, ValueError):
-    "A time step too large for the grid and the fastest velocity: the CFL condition is broken."
-
-def _check_order(order):
-    if isinstance(order, bool) or order not in D2:
-        raise DescriptionError('unknown finite-difference order', path='$.order', value=order, allowed=list(ORDERS))
-    return int(order)
-
-def _positive(value, name):
-    "`value` as a float, or a `DescriptionError` if it is not a positive finite number."
-    try: x = float(value)
-    except (TypeError, ValueError): x = float('nan')
-    if isinstance(value, bool) or not (math.isfinite(x) and x > 0):
-        raise DescriptionError(f'{name} must be a positive number', path=f'$.{name}', value=value, allowed='> 0')
-    return x
-
-def stencil_symbol(order:int, # 4 or 8
-                   theta): # k dx, radians per cell
-    "Fourier symbol of the second-derivative stencil (times dx^2); an exact derivative would give `-theta**2`."
-    a = D2[_check_order(order)]
-    theta = np.asarray(theta, float)
-    return a[0] + 2 * sum(aj * np.cos(j * theta) for j, aj in enumerate(a[1:], 1))
-
-def max_stable_dt(vmax:float, dx:float, order:int=8) -> float:
-    "Largest stable time step in 2-D: (vmax dt/dx)^2 * 2 |symbol(pi)| <= 4."
-    return float(dx / vmax * math.sqrt(2.0 / -stencil_symbol(order, np.pi)))
-
-def _round_down(x, digits=2):
-    e = math.floor(math.log10(x)) - digits + 1
-    return math.floor(x / 10**e + 1e-9) * 10**e
-
-def check_stability(vmax:float, # fastest velocity, m/s
-                    dx:float, # grid spacing, m
-                    dt:float, # time step, s
-                    order:int=8) -> float: # spatial order, 4 or 8
-    "The Courant number `vmax dt/dx`; an `UnstableError` that names a `dt` that works if the CFL condition fails."
-    order = _check_order(order)
-    vmax, dx, dt = _positive(vmax, 'vmax'), _positive(dx, 'dx'), _positive(dt, 'dt')
-    limit = max_stable_dt(vmax, dx, order)
-    if dt > limit:
-        good = _round_down(0.95 * limit)
-        raise UnstableError(f"dt = {dt:g} s is unstable for vmax = {vmax:g} m/s, dx = {dx:g} m and order {order} "
-                            f"(the CFL limit is dt <= {limit:.4g} s): use dt = {good:g} s or smaller")
-    return vmax * dt / dx
+__all__ = ['MIN_PPW', 'HICKS_RADIUS', 'HICKS_B', 'INTERPOLATIONS', 'STORE_BYTES', 'ENGINES', 'DispersionWarning', 'phase_error',
+           'check_dispersion', 'ricker', 'wavelet_band', 'point_weights', 'pml_coefficients', 'propagate',
+           'misfit_and_gradient', 'gradient_memory']
 
 # %% ../../nbs/50_wave.propagator.ipynb #2e2bfc24
 class DispersionWarning(UserWarning):
