@@ -177,6 +177,10 @@ def client(scheduler=None, # None or 'local', 'serial', an address, a `ClusterDe
     except GeoinversionError: raise
     except Exception as e:
         if cluster is not None: cluster.close()
+        if s is None or s == 'local':
+            raise GeoinversionError('an embedded LocalCluster could not start its worker processes '
+                                    f'({type(e).__name__}: {e}); in a script, start it under `if __name__ == "__main__":` '
+                                    '(the workers import the script again)') from None
         raise GeoinversionError(f'could not reach the Dask scheduler {s!r}: {type(e).__name__}: {e}') from None
     try: yield c
     finally:
