@@ -135,28 +135,30 @@ def quiet_stderr(enabled:bool=True):
     sys.stderr.flush(); os.dup2(w, 2); os.close(w)
     def pump():
         buf = b''
-        while True:
-            ready, _, _ = select.select([r], [], [], 0.05)
-            if not ready:   # nothing more for a while: a partial line (a progress bar) is shown as it is
-                if buf: os.write(saved, buf); buf = b''
-                continue
-            chunk = os.read(r, 65536)
-            if not chunk: break
-            buf += chunk
-            *lines, buf = buf.split(b'\n')
-            out = b''.join(l + b'\n' for l in lines if not is_chatter(l + b'\n'))
-            if out: os.write(saved, out)
-        if buf: os.write(saved, buf)
-        os.close(r)
+        try:
+            while True:
+                ready, _, _ = select.select([r], [], [], 0.05)
+                if not ready:   # nothing more for a while: a partial line (a progress bar) is shown as it is
+                    if buf: os.write(saved, buf); buf = b''
+                    continue
+                chunk = os.read(r, 65536)
+                if not chunk: break
+                buf += chunk
+                *lines, buf = buf.split(b'\n')
+                out = b''.join(l + b'\n' for l in lines if not is_chatter(l + b'\n'))
+                if out: os.write(saved, out)
+            if buf: os.write(saved, buf)
+        except OSError: pass   # the process is ending
+        finally: os.close(r)
     t = threading.Thread(target=pump, name='geoinversion-stderr', daemon=True)
     t.start()
     try: yield
     finally:
         try: sys.stderr.flush()
         except Exception: pass
-        os.dup2(saved, 2)   # the pipe's last writer here is gone: the pump reads to its end
-        t.join(timeout=2.0)
-        os.close(saved)
+        os.dup2(saved, 2)   # this process no longer writes into the pipe: the pump reads to its end
+        t.join(timeout=0.5)   # (a child process still holding the pipe keeps it open: its lines go on passing through)
+        if not t.is_alive(): os.close(saved)
 
 
 # %% ../nbs/90_cli.ipynb #891f31e9

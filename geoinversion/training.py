@@ -201,8 +201,12 @@ class EpochCheckpoint(keras.callbacks.Callback):
         super().__init__()
         self.run, self.history, self.criterion, self.best = Path(run), history, criterion, best
         self.checkpoint = Checkpoint(self.run / 'checkpoint')
+        self.diverged = None   # (epoch, loss) of an epoch whose loss was not finite: not committed, training stopped
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
+        if not np.isfinite(logs.get('loss', 0.0)):   # NaN or infinite: stop, and keep the last good epoch as the committed one
+            self.diverged = (epoch + 1, float(logs['loss'])); self.model.stop_training = True
+            return
         row = {'epoch': epoch + 1, **{k: float(v) for k, v in logs.items()},
                'learning_rate': float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))}
         value = logs.get(self.criterion)
@@ -216,7 +220,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
                                {'weights.h5': self.model.save_weights, 'optimizer.npz': _npz(optimizer)})
     def on_train_end(self, logs=None):
         s = self.checkpoint.state()
-        if self.model.stop_training and s is not None:   # stopped early: a resume must not train on
+        if self.model.stop_training and s is not None and self.diverged is None:   # stopped early: a resume must not train on
             write_json(self.checkpoint.marker, {**s, 'stopped': True})
 
 def _restore(net, checkpoint:Checkpoint, state:dict):
@@ -279,11 +283,16 @@ def train(experiment:Experiment, # what to train (a stage's experiment)
         if not isinstance(exp.steps, int) or exp.steps < 1:
             raise GeoinversionError(f'{type(exp).__name__}.steps must be a positive number of batches per epoch, got {exp.steps!r}')
         if done < exp.epochs and not (state and state.get('stopped')):
-            cbs = list(exp.callbacks(run)) + [EpochCheckpoint(run, history, exp.criterion, state['best'] if state else None),   # the stage's
-                   keras.callbacks.TensorBoard(log_dir=str(run / 'logs'))] + list(extra_callbacks or [])   # callbacks first: what they log is recorded
+            commit = EpochCheckpoint(run, history, exp.criterion, state['best'] if state else None)
+            cbs = list(exp.callbacks(run)) + [commit,   # the stage's callbacks first: what they log is recorded
+                   keras.callbacks.TensorBoard(log_dir=str(run / 'logs'))] + list(extra_callbacks or [])
             net.fit(exp.stream('train', seed, start=done * exp.steps), steps_per_epoch=exp.steps, epochs=exp.epochs,
                     initial_epoch=done, validation_data=exp.stream('validation', seed), callbacks=cbs, verbose=verbose,
                     shuffle=False)   # the stage's stream shuffles, seeded
+            if commit.diverged:
+                k, loss = commit.diverged
+                raise GeoinversionError(f'{run}: the training diverged: the loss is {loss} at epoch {k} (not committed; the run keeps epoch {k - 1}): '
+                                        'lower the learning rate, or check the data for NaN, and run it again (--overwrite to start afresh)')
         _save_model(net, run / 'last.keras')
         best = keras.models.load_model(run / 'model.keras') if (run / 'model.keras').exists() else net
         scores = exp.evaluate(best, run, seed)

@@ -46,11 +46,11 @@ def _train(args):
     from geoinversion.core import read_json
     out = args.out if args.out is not None else args.storage_path
     if out is None: raise GeoinversionError('--out is required (the folder of the ensemble: one run folder per seed)')
-    desc, _ = read_description(args.config)
+    desc, file = read_description(args.config)
     if args.epochs is not None: desc['epochs'] = args.epochs
     if args.sample_stride is not None: desc['sample_stride'] = args.sample_stride
     runs = train_ensemble(desc, out, seeds=args.seeds, root=_data(args), cache=args.cache, overwrite=args.overwrite,
-                          verbose=0 if args.quiet else 2)
+                          verbose=0 if args.quiet else 2, file=file)
     for r in runs:
         m = read_json(r / 'test_metrics.json')
         print(f'{r}: ' + ', '.join(f'{o} test MAE {v["mae"]:.3f}, RMSE {v["rmse"]:.3f}' for o, v in m.items()))

@@ -186,8 +186,10 @@ class GlacierExperiment(Experiment):
     "The parts of a glacier training run, for the shared runner."
     def __init__(self, description, # training description (path, JSON string, dict, shipped example name)
                  root=None, # the data folder (default: the dataset description's)
-                 cache=None): # patch cache (default: <root>/patches/<dataset_name>)
-        self.description = t = load_glacier_training(description)
+                 cache=None, # patch cache (default: <root>/patches/<dataset_name>)
+                 file=None): # the description's file, for errors (default: `description`, if it is a file)
+        try: self.description = t = load_glacier_training(description)
+        except DescriptionError as e: raise (e.relocated(file=file) if file and e.file is None else e) from None
         self.dataset = GlacierDataset(t.dataset, root=root, cache=cache)
         self.model = load_glacier_model(t.model)
         self.name, self.epochs, self.criterion = t.name, t.epochs, t.criterion
@@ -195,7 +197,7 @@ class GlacierExperiment(Experiment):
         self.outputs_spec = [(v.name, v.resolution, v.scalar) for v in t.outputs]
         self.outputs = [v.name for v in t.outputs]
         self.shapes = {n: (1,) if s else (window_pixels(t.area_size, r),) * 2 + (1,) for n, r, s in self.inputs}
-        self.file = None if isinstance(description, GlacierTrainingDescription) else read_description(description)[1]   # for errors
+        self.file = file or (None if isinstance(description, GlacierTrainingDescription) else read_description(description)[1])
         try: self.graph = load_model_description(graph_description(self.model, self.shapes))
         except GeoinversionError as e:   # (a window size the inputs do not share)
             raise DescriptionError(str(e), file=self.file, path='$.inputs', value={k: list(v) for k, v in self.shapes.items()},
@@ -303,9 +305,10 @@ def train_ensemble(description, # glacier training description (path, JSON strin
                    root=None, # data folder (default: the dataset description's)
                    cache=None, # patch cache (default: <root>/patches/<dataset_name>)
                    overwrite:bool=False, # retrain finished runs
-                   verbose:int=0) -> list[Path]: # Keras progress
+                   verbose:int=0, # Keras progress
+                   file=None) -> list[Path]: # the description's file, for errors (default: `description`, if it is a file)
     "Train every member of the ensemble; returns the run folders."
-    exp = GlacierExperiment(description, root=root, cache=cache)
+    exp = GlacierExperiment(description, root=root, cache=cache, file=file)
     t = exp.description
     runs = []
     for seed in (range(t.seeds_number) if seeds is None else seeds):

@@ -147,8 +147,10 @@ def _candidates_in(events:pd.DataFrame|None, r0, r1):
     for i, ev in (events.iterrows() if events is not None else []):
         p = UTC(ev['p_time'])
         if r0 <= p <= r1:
+            slow = float(ev['p_slowness']) if 'p_slowness' in ev and pd.notna(ev['p_slowness']) else math.nan   # s/km, as the synthetic bulletin has
             rows.append({'event_id': str(ev.get('event_id', i)), 'p_time': p, 'back_azimuth': float(ev['back_azimuth']),
                          'source': 'bulletin', **({'bulletin_kind': ev['kind']} if 'kind' in ev else {}),
+                         **({'apparent_velocity': 1.0 / slow} if math.isfinite(slow) and slow > 0 else {}),
                          **({'origin_time': str(ev['origin_time'])} if 'origin_time' in ev else {})})
     return rows
 

@@ -28,7 +28,8 @@ def _train(a):
     read_description(a.config)
     from geoinversion.volcano.training import load_training_description, train_volcano
     t = load_training_description(a.config)
-    run = train_volcano(t, a.seed, out_folder(a, t.name, a.seed, default='runs'), pretrain=a.pretrain, overwrite=a.overwrite, verbose=0 if a.quiet else 2)
+    run = train_volcano(t, a.seed, out_folder(a, t.name, a.seed, default='runs'), file=read_description(a.config)[1],
+                        pretrain=a.pretrain, overwrite=a.overwrite, verbose=0 if a.quiet else 2)
     print(f'run: {run}')
     print((run / 'test_metrics.json').read_text())
 

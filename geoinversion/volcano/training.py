@@ -97,9 +97,10 @@ def load_training_description(src) -> TrainingDescription:
 # %% ../../nbs/22_volcano.training.ipynb #68e278f2
 class VolcanoExperiment(Experiment):
     "The parts of a volcano training run, resolved from a `TrainingDescription`."
-    def __init__(self, description):
+    def __init__(self, description, # a training description: path, JSON string, dict, or a shipped example's name
+                 file=None): # the file it came from, for errors (default: `description` itself, if it is a file)
         self.description = t = load_training_description(description)
-        self.file = None if isinstance(description, TrainingDescription) else read_description(description)[1]   # for errors
+        self.file = file or (None if isinstance(description, TrainingDescription) else read_description(description)[1])
         ds = load_dataset_description(t.dataset)
         overrides = {'split': t.split} if t.split is not None else {}
         if t.sizes is not None:   # only the sizes given replace the dataset's
@@ -188,9 +189,10 @@ def evaluate(net, experiment:VolcanoExperiment, seed:int=0) -> dict:
 def train_volcano(description, # training description: path, JSON string, dict, or a shipped example's name
                   seed:int, # seeds the weights, the data and the interleaving of train/validation
                   out, # the run folder to write (or resume)
+                  file=None, # the description's file, for errors (default: `description`, if it is a file)
                   **kwargs) -> Path: # `training.train` options: pretrain, overwrite, verbose, extra_callbacks, strategy
     "Train (or resume) a volcano run into `out`; returns its folder."
-    return train(VolcanoExperiment(description), seed, out, **kwargs)
+    return train(VolcanoExperiment(description, file), seed, out, **kwargs)
 
 # %% ../../nbs/22_volcano.training.ipynb #ad62dfa9
 def sweep(description, # the base training description
