@@ -134,7 +134,7 @@ _BUILTIN = {
               'fwi_misfits': 'geoinversion.fwi.misfits', 'fwi_optimizers': 'geoinversion.fwi.optimizers'},
     KERAS_OBJECTS: {'graph': 'geoinversion.graph', 'training': 'geoinversion.training', 'seismic': 'geoinversion.seismic.models'},
     COMMANDS: {'volcano': 'geoinversion.volcano.cli', 'glacier': 'geoinversion.glacier.cli', 'seismic': 'geoinversion.seismic.cli',
-               'fwi': 'geoinversion.fwi.cli'}}
+               'fwi': 'geoinversion.fwi.cli', 'wave': 'geoinversion.wave.cli'}}
 
 def plugins(group:str=PLUGINS) -> dict:
     "{name: module} of an entry-point group: geoinversion's own (from its metadata, or the built-in table) and other packages'."

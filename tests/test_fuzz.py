@@ -38,6 +38,8 @@ def loaders():
     from geoinversion.glacier.train import load_glacier_training
     from geoinversion.glacier.draw import load_drawing
     from geoinversion.seismic.models import load_gbf_description
+    from geoinversion.fwi.problem import load_fwi_description
+    from geoinversion.wave.datasets import load_wave_dataset_description
     mogi = read_description('volcano_mogi')[0]
     mctigue = {**mogi, 'name': 'sphere', 'generation_type': 'mctigue', 'fixed': {'x0': 100.0, 'mu': 3e10},
                'distributions': {'depth': {'type': 'truncated_normal', 'mean': 3000, 'std': 500, 'low': 2000, 'high': 5000},
@@ -85,6 +87,16 @@ def loaders():
                                  free=['*.features[*]', '*.models[*]', '*.profiles[*].file', '*.profiles[*].field'], empty_ok=['$.profiles'])),
         'GBF training': (load_gbf_description, [gbf, gbf_full],
                          dict(signed=[], ref=common_ref, name=common_name, free=['$.windows_file'], empty_ok=['$.augment'])),
+        'FWI': (load_fwi_description, [read_description('fwi_small')[0], read_description('fwi_marmousi')[0]],
+                dict(signed=[], ref=common_ref + ['*.generator', '$.optimizer.name', '$.misfit.name'],
+                     name=['$.name'], free=[], empty_ok=[])),
+        'wave dataset': (load_wave_dataset_description, [read_description('wave_flatvel_a')[0],
+                                                        {'family': {'type': 'curved_faults', 'variant': 'B', 'nz': 40, 'nx': 60, 'dx': 15.0, 'layers': [3, 6], 'min_thickness': 40.0, 'min_contrast': 100.0, 'reversal_prob': 0.1, 'amplitude': [5.0, 20.0], 'wavelength': [200.0, 600.0], 'n_sines': [1, 3], 'faults': [1, 2], 'throw': [10.0, 50.0], 'dip': [30.0, 70.0]},
+                                                         'n_samples': 8, 'seed': 3, 'layout': 'folders', 'chunk': 4,
+                                                         'acquisition': {'dt': 0.002, 'nt': 500, 'freq': 8.0, 'n_sources': 3, 'n_receivers': 30,
+                                                                         'source_depth': 1, 'receiver_depth': 2, 'order': 4, 'pml_width': 12,
+                                                                         'free_surface': True}}],
+                         dict(signed=[], ref=common_ref + ['$.family'], name=[], free=[], empty_ok=[])),
     }
 
 
@@ -230,7 +242,8 @@ def run_stage(stage, tmp_path):
     return counts, failures
 
 
-STAGES = ['volcano dataset', 'volcano training', 'glacier dataset', 'glacier training', 'glacier drawing', 'GBF training']
+STAGES = ['volcano dataset', 'volcano training', 'glacier dataset', 'glacier training', 'glacier drawing', 'GBF training', 'FWI',
+          'wave dataset']
 
 
 @pytest.mark.parametrize('stage', STAGES)

@@ -16,6 +16,8 @@ __all__ = ['misfits', 'l2', 'ncc', 'hilbert', 'envelope', 'trace_weights', 'lowp
 
 # %% ../../nbs/61_fwi.misfits.ipynb #bef35334
 misfits = Registry('misfit')
+from ..descriptions import kinds
+kinds.register('fwi', overwrite=True)(lambda: __import__('geoinversion.fwi.problem', fromlist=['x']).FWIDescription)   # for `geoinversion describe`
 
 def _weighted(s, o, w):
     s, o = np.asarray(s, np.float64), np.asarray(o, np.float64)

@@ -170,7 +170,7 @@ class ModelSpec(Description):
     nz: int = Field(150, gt=7, le=4000, description='cells in depth (generator)')
     nx: int = Field(450, gt=7, le=20000, description='cells across (generator)')
     dx: float|None = Field(None, gt=0, le=1000, description='cell size, m (generator: default 10; files without coordinates)')
-    seed: int = Field(0, ge=0, description='seed of the generator')
+    seed: int = Field(0, ge=0, le=2**32 - 1, description='seed of the generator')
     file: str|None = Field(None, description='a .nc, .npy or .sgy file (relative to the description)')
     variable: str|None = Field(None, description='netCDF variable holding the velocity')
 
@@ -183,7 +183,7 @@ class ModelSpec(Description):
 
 class StartingSpec(Description):
     "The starting model: the true one smoothed (`smooth`, a Gaussian of this many metres), or a file."
-    smooth: float|None = Field(None, gt=0, description='standard deviation of the Gaussian applied to the true model, m')
+    smooth: float|None = Field(None, gt=0, le=100000, description='standard deviation of the Gaussian applied to the true model, m')
     file: str|None = Field(None, description='a .nc, .npy or .sgy file')
     dx: float|None = Field(None, gt=0, le=1000, description="cell size, m, for a file without coordinates (default: the true model's)")
     variable: str|None = Field(None, description='netCDF variable holding the velocity')
@@ -203,9 +203,9 @@ class ObservedSpec(Description):
 class Line(Description):
     "Points along a horizontal line: `n` of them, evenly from `first` to `last` (metres across), at `depth` (m); or `positions`."
     n: int|None = Field(None, gt=0, le=100000, description='number of points')
-    depth: float = Field(10.0, ge=0, description='depth, m')
-    first: float|None = Field(None, ge=0, description='first position across, m (default: the first cell)')
-    last: float|None = Field(None, ge=0, description='last position across, m (default: the last cell)')
+    depth: float = Field(10.0, ge=0, le=100000, description='depth, m')
+    first: float|None = Field(None, ge=0, le=10**7, description='first position across, m (default: the first cell)')
+    last: float|None = Field(None, ge=0, le=10**7, description='last position across, m (default: the last cell)')
     positions: list[tuple[float, float]]|None = Field(None, description='[[depth, distance], ...] in metres, instead of a line')
 
     @model_validator(mode='after')
@@ -235,9 +235,15 @@ class AcquisitionSpec(Description):
 class SplitSpec(Description):
     "Which events train, which validate, which test: by names, or by fractions drawn with a seed."
     training: list[str]|None = Field(None, description='event names (default: what the others leave)')
-    validation: list[str]|float = Field(0.1, description='event names, or the fraction of events (0 <= f < 1)')
-    test: list[str]|float = Field(0.1, description='event names, or the fraction of events')
-    seed: int = Field(0, ge=0, description='seed of the draw by fractions')
+    validation: list[str]|float = Field(0.1, union_mode='left_to_right', description='event names, or the fraction of events (0 <= f < 1)')
+    test: list[str]|float = Field(0.1, union_mode='left_to_right', description='event names, or the fraction of events')
+    seed: int = Field(0, ge=0, le=2**32 - 1, description='seed of the draw by fractions')
+
+    @field_validator('validation', 'test', mode='before')
+    @classmethod
+    def _not_text(cls, v):
+        if isinstance(v, str): raise Invalid('a fraction (a number) or a list of event names, not text', value=v, allowed='e.g. 0.1 or ["S003", "S010"]')
+        return v
 
     @field_validator('validation', 'test')
     @classmethod
@@ -249,11 +255,11 @@ class SplitSpec(Description):
 class MisfitSpec(Description):
     "The misfit of one event and its data window."
     name: str = Field('l2', description='registry `fwi.misfits.misfits`: l2, ncc, envelope')
-    t_min: float = Field(0.0, ge=0, description='start of the time window, s')
-    t_max: float|None = Field(None, gt=0, description='end of the time window, s (default: the record)')
-    max_offset: float|None = Field(None, gt=0, description='traces farther than this from the source are muted, m')
-    mute_velocity: float|None = Field(None, gt=0, description='mute before t = offset / v - taper (the direct arrival and what precedes it), m/s')
-    taper: float = Field(0.05, ge=0, description='cosine taper length of the window and mutes, s')
+    t_min: float = Field(0.0, ge=0, le=10000, description='start of the time window, s')
+    t_max: float|None = Field(None, gt=0, le=10000, description='end of the time window, s (default: the record)')
+    max_offset: float|None = Field(None, gt=0, le=10**7, description='traces farther than this from the source are muted, m')
+    mute_velocity: float|None = Field(None, gt=0, le=20000, description='mute before t = offset / v - taper (the direct arrival and what precedes it), m/s')
+    taper: float = Field(0.05, ge=0, le=100, description='cosine taper length of the window and mutes, s')
 
     @model_validator(mode='after')
     def _window(self):
@@ -267,7 +273,7 @@ class SmoothingSpec(Description):
 
 class PreconditionSpec(Description):
     "The gradient's preconditioning, applied in this order."
-    source_cut_radius: float = Field(0.0, ge=0, description='the gradient is zero within this radius of each source and tapered over as much again, m')
+    source_cut_radius: float = Field(0.0, ge=0, le=100000, description='the gradient is zero within this radius of each source and tapered over as much again, m')
     clip_percentile: float|None = Field(99.5, gt=0, le=100, description='clip |g| at this percentile (null: no clipping)')
     smoothing: SmoothingSpec|None = Field(SmoothingSpec(), description='anisotropic smoothing (null: none)')
     depth_power: float = Field(1.0, ge=0, le=4, description='scale by (depth / model depth) ** power')
@@ -285,9 +291,9 @@ class OptimizerSpec(Description):
 class BatchSpec(Description):
     "Mini-batches of the training events (`dynamic`), or every training event each iteration."
     dynamic: bool = Field(False, description='dynamic mini-batches with a control group (false: full batch)')
-    initial_size: int = Field(16, gt=1, description='events in the first batch')
-    min_size: int = Field(4, gt=1, description='smallest batch')
-    max_size: int|None = Field(None, gt=1, description='largest batch (default: every training event)')
+    initial_size: int = Field(16, gt=1, le=100000, description='events in the first batch')
+    min_size: int = Field(4, gt=1, le=100000, description='smallest batch')
+    max_size: int|None = Field(None, gt=1, le=100000, description='largest batch (default: every training event)')
     control_fraction: float = Field(0.5, gt=0, le=1, description='share of a batch carried into the next (the control group)')
     angle: float = Field(30.0, gt=0, lt=90, description='the batch shrinks while its gradient is within this angle of the control group, degrees')
 
@@ -316,11 +322,11 @@ class FWIDescription(Description):
     batches: BatchSpec = Field(BatchSpec(), description='mini-batches')
     bands: list[BandSpec] = Field([BandSpec(fmax=4.0), BandSpec(fmax=7.0), BandSpec(fmax=12.0)], min_length=1, description='frequency bands, low to high')
     bounds: tuple[float, float] = Field((1450.0, 4700.0), description='lowest and highest velocity the model may take, m/s')
-    validation_every: int = Field(2, gt=0, description='iterations between validation misfits (forward only)')
+    validation_every: int = Field(2, gt=0, le=100000, description='iterations between validation misfits (forward only)')
     scheduler: Scheduler = Field('serial', description='where tasks run: "serial", null or "local" (a LocalCluster), an address, or a dask-jobqueue description')
     n_workers: int = Field(2, gt=0, le=1024, description='workers of a LocalCluster')
     max_reposts: int = Field(2, ge=0, le=100, description='times a failed task is posted again before the iteration fails')
-    seed: int = Field(0, ge=0, description='seed of the event split, the batches and the noise')
+    seed: int = Field(0, ge=0, le=2**32 - 1, description='seed of the event split, the batches and the noise')
 
     @field_validator('bands')
     @classmethod
@@ -333,6 +339,7 @@ class FWIDescription(Description):
     @classmethod
     def _bounds(cls, v):
         if not 0 < v[0] < v[1]: raise Invalid('bounds are [lowest, highest] velocity, 0 < lowest < highest', value=list(v), allowed='e.g. [1450, 4700]')
+        if v[1] > 20000: raise Invalid('no rock carries P waves faster than 20 km/s', value=v[1], allowed='<= 20000 m/s', subpath=(1,))
         return v
 
     @model_validator(mode='after')

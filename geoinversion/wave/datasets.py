@@ -19,26 +19,26 @@ from pydantic import Field, field_validator, model_validator
 from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
 from ..descriptions import path_parts
 from ..parallel import as_completed, client
-from ..runs import finish_run, run_status, start_run
+from ..runs import fail_run, finish_run, run_status, start_run
 from ..descriptions import Description, Invalid, describe_fields, load_description
 from .models import VelocityFamily, velocity_family
 
 # %% auto #0
-__all__ = ['OPENFWI', 'Acquisition', 'simulate', 'WaveDatasetDescription', 'load_wave_dataset_description', 'generate_chunk',
-           'generate', 'read_openfwi', 'read_sample_folders']
+__all__ = ['OPENFWI', 'Acquisition', 'simulate', 'WaveDatasetDescription', 'load_wave_dataset_description', 'dataset_info',
+           'generate_chunk', 'generate', 'read_openfwi', 'read_sample_folders']
 
 # %% ../../nbs/52_wave.datasets.ipynb #784c7d27
 class Acquisition(Description):
     "Where and how the shots are recorded."
-    dt: float = Field(0.001, gt=0, description='time step, s')
-    nt: int = Field(1000, gt=0, description='number of time steps')
-    freq: float = Field(15.0, gt=0, description='peak frequency of the Ricker wavelet, Hz')
+    dt: float = Field(0.001, gt=0, le=0.1, description='time step, s')
+    nt: int = Field(1000, gt=0, le=1000000, description='number of time steps')
+    freq: float = Field(15.0, gt=0, le=500, description='peak frequency of the Ricker wavelet, Hz')
     n_sources: int = Field(5, gt=0, description='sources, evenly spaced across the model')
     n_receivers: int = Field(70, gt=0, description='receivers, evenly spaced across the model')
     source_depth: int = Field(0, ge=0, description='depth of the sources, in cells')
     receiver_depth: int = Field(0, ge=0, description='depth of the receivers, in cells')
     order: Literal[4, 8] = Field(8, description='spatial order of the finite differences')
-    pml_width: int = Field(20, ge=0, description='width of the absorbing layer, cells')
+    pml_width: int = Field(20, ge=0, le=200, description='width of the absorbing layer, cells')
     free_surface: bool = Field(False, description='reflecting free surface at the top')
 
     def positions(self, n:int, depth:int, nx:int) -> np.ndarray:
@@ -65,11 +65,11 @@ def simulate(models:np.ndarray, # velocity models (B, nz, nx), m/s
 class WaveDatasetDescription(Description):
     "A generated waveform dataset: velocity models of one family and their shot gathers."
     family: str|dict = Field(description='velocity family: an OpenFWI name like "FlatVel-A", or a family description')
-    n_samples: int = Field(gt=0, description='number of (model, shot gathers) samples')
-    seed: int = Field(0, ge=0, description='seed of the velocity models (sample i is the same whatever n_samples)')
+    n_samples: int = Field(gt=0, le=10**7, description='number of (model, shot gathers) samples')
+    seed: int = Field(0, ge=0, le=2**32 - 1, description='seed of the velocity models (sample i is the same whatever n_samples)')
     acquisition: Acquisition = Field(OPENFWI, description='sources, receivers, time stepping, boundary')
     layout: Literal['openfwi', 'folders', 'both'] = Field('both', description='OpenFWI batched arrays, per-sample folders, or both')
-    chunk: int = Field(10, gt=0, description='samples per file (OpenFWI layout) and per task')
+    chunk: int = Field(10, gt=0, le=100000, description='samples per file (OpenFWI layout) and per task')
 
     @field_validator('family')
     @classmethod
@@ -95,6 +95,20 @@ def load_wave_dataset_description(src) -> WaveDatasetDescription:
     return load_description(src, WaveDatasetDescription)
 
 # %% ../../nbs/52_wave.datasets.ipynb #9c50bb77
+def dataset_info(d:WaveDatasetDescription) -> dict:
+    "What the arrays hold: shapes, dimensions, units, grid and positions (written as `dataset.json` beside the data)."
+    fam, a = d.velocity(), d.acquisition
+    src, rec = a.positions(a.n_sources, a.source_depth, fam.nx), a.positions(a.n_receivers, a.receiver_depth, fam.nx)
+    return {'samples': d.n_samples, 'family': f'{fam.type}-{fam.variant}', 'velocity_range_m_s': [fam.vmin, fam.vmax],
+            'data': {'dims': ['sample', 'source', 'time', 'receiver'], 'shape': [d.n_samples, a.n_sources, a.nt, a.n_receivers],
+                     'units': 'pressure for a source of unit amplitude (Ricker wavelet, peak 1)', 'dtype': 'float32',
+                     'time_step_s': a.dt, 'ricker_peak_frequency_hz': a.freq},
+            'model': {'dims': ['sample', 'z', 'x'], 'shape': [d.n_samples, fam.nz, fam.nx], 'units': 'm/s', 'dtype': 'float32',
+                      'cell_size_m': fam.dx, 'openfwi_shape': [d.n_samples, 1, fam.nz, fam.nx]},
+            'sources_m': {'z': (src[:, 0] * fam.dx).tolist(), 'x': (src[:, 1] * fam.dx).tolist()},
+            'receivers_m': {'z': (rec[:, 0] * fam.dx).tolist(), 'x': (rec[:, 1] * fam.dx).tolist()},
+            'layout': d.layout, 'chunk': d.chunk}
+
 def _save_npy(path:Path, a:np.ndarray):
     buf = io.BytesIO(); np.save(buf, a); atomic_write(path, buf.getvalue())
 
@@ -139,17 +153,21 @@ def generate(description, # a `WaveDatasetDescription` (path, JSON string or dic
     d = load_wave_dataset_description(description)
     resolved = d.model_dump(mode='json')
     resolved['family'] = d.velocity().model_dump(mode='json')
-    out = start_run(out, 'wave_dataset', resolved, overwrite=overwrite)
+    out = start_run(out, 'wave_dataset', resolved, overwrite=overwrite, same_description=True)
+    write_json(out / 'dataset.json', dataset_info(d))
     n_chunks = -(-d.n_samples // d.chunk)
     t0 = time.perf_counter()
     bar = tqdm(total=d.n_samples, desc='samples', disable=not progress)
     results = []
     from geoinversion.wave.datasets import generate_chunk as task   # by module, so workers can import it
-    with client(scheduler, n_workers) as c:
-        futures = [c.submit(task, resolved, str(out), k, pure=False) for k in range(n_chunks)]
-        for f in as_completed(futures):
-            r = f.result(); results.append(r); bar.update(r['samples'])
-    bar.close()
+    try:
+        with client(scheduler, n_workers) as c:
+            futures = [c.submit(task, resolved, str(out), k, pure=False) for k in range(n_chunks)]
+            for f in as_completed(futures):
+                r = f.result(); results.append(r); bar.update(r['samples'])
+    except BaseException as e:   # finished chunks stay: the same command resumes
+        fail_run(out, e); raise
+    finally: bar.close()
     summary = {'samples': d.n_samples, 'chunks': n_chunks, 'skipped_chunks': sum(r['skipped'] for r in results),
                'seconds': time.perf_counter() - t0, 'layout': d.layout}
     finish_run(out, **summary)

@@ -25,6 +25,8 @@ __all__ = ['families', 'OPENFWI_NAMES', 'cell_centres', 'model_rng', 'VelocityFa
 
 # %% ../../nbs/51_wave.models.ipynb #a571d0c0
 families = Registry('velocity family')
+from ..descriptions import kinds
+kinds.register('wave_dataset', overwrite=True)(lambda: __import__('geoinversion.wave.datasets', fromlist=['x']).WaveDatasetDescription)   # for `geoinversion describe`
 
 @functools.lru_cache(maxsize=16)
 def cell_centres(nz:int, nx:int, dx:float) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +64,11 @@ class VelocityFamily(Description):
     "Base of every velocity family: a grid, a velocity range, and `draw_one(rng)` to draw one model."
     type: str = Field(description='the family, a name in `families`')
     variant: Literal['A', 'B'] = Field('A', description='A: simple, B: complex (as OpenFWI names them)')
-    nz: int = Field(70, ge=8, description='cells in depth')
-    nx: int = Field(70, ge=8, description='cells across')
-    dx: float = Field(10.0, gt=0, description='cell size, m (square cells)')
-    vmin: float = Field(1500.0, gt=0, description='lowest velocity, m/s')
-    vmax: float = Field(4500.0, gt=0, description='highest velocity, m/s')
+    nz: int = Field(70, ge=8, le=4000, description='cells in depth')
+    nx: int = Field(70, ge=8, le=20000, description='cells across')
+    dx: float = Field(10.0, gt=0, le=1000, description='cell size, m (square cells)')
+    vmin: float = Field(1500.0, gt=0, le=20000, description='lowest velocity, m/s')
+    vmax: float = Field(4500.0, gt=0, le=20000, description='highest velocity, m/s')
 
     defaults: ClassVar[dict] = {}   # {variant: {field: value}} for fields the description leaves out
 
@@ -185,8 +187,8 @@ class _Folded(LayeredFamily):
 
     def _check(self):
         super()._check()
-        _check_range(self.amplitude, 'amplitude', low=0)
-        _check_range(self.wavelength, 'wavelength', low=2 * self.dx)
+        _check_range(self.amplitude, 'amplitude', low=0, high=self.nz * self.dx)   # a fold no taller than the model
+        _check_range(self.wavelength, 'wavelength', low=2 * self.dx, high=100 * self.nx * self.dx)
         _check_range(self.n_sines, 'n_sines', low=1, high=8)
 
     def fold(self, rng, z, X, params):
@@ -206,7 +208,7 @@ class _Faulted(LayeredFamily):
     def _check(self):
         super()._check()
         _check_range(self.faults, 'faults', low=0, high=10)
-        _check_range(self.throw, 'throw', low=0)
+        _check_range(self.throw, 'throw', low=0, high=self.nz * self.dx)   # a throw no larger than the model
         _check_range(self.dip, 'dip', low=0, high=90, strict_low=True)
 
     def fault(self, rng, z, X, params):
