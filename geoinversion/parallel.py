@@ -169,7 +169,7 @@ def client(scheduler=None, # None or 'local', 'serial', an address, a `ClusterDe
     try:
         if s is None or s == 'local':
             cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, processes=True,
-                                   dashboard_address=None, env=_threads_env(threads_per_worker))   # no oversubscribed cores
+                                   dashboard_address=':0', env=_threads_env(threads_per_worker))   # no oversubscribed cores; the dashboard on a free port (two runs at once: no port clash)
         elif isinstance(s, ClusterDescription):
             preflight(s)
             cluster = s.cluster(); cluster.scale(jobs=s.jobs)

@@ -175,6 +175,55 @@ def _forward(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart,
     return p, pold
 
 
+# %% ../../nbs/53_wave.kernels.ipynb #0eac26d1
+def _serial(f, name:str):
+    "A serial twin of a parallel kernel (its `prange` runs as `range`), under its own name so that Numba caches the two apart."
+    import types
+    py = f.py_func
+    g = types.FunctionType(py.__code__.replace(co_name=name, co_qualname=name), py.__globals__, name, py.__defaults__, py.__closure__)
+    g.__qualname__ = name
+    return njit(**FLAGS)(g)
+
+_psi_z_1 = _serial(_psi_z, '_psi_z_1')
+_step_1 = _serial(_step, '_step_1')
+
+@njit(**FLAGS, parallel=True)
+def _forward_shots(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free,
+                   src_bs, src_b, src_z, src_x, amp, rec_z, rec_x, rec_w, data, n0, n1):
+    """`_forward` without snapshots or increments, one shot per thread at a time: each thread steps its shots through
+    every time step alone (no synchronisation per step), the same arithmetic cell by cell. Returns (p, pold) after."""
+    M = len(a1)
+    BS, Nzp, Nxp = p.shape
+    d0 = np.zeros((0, Nzp - 2 * M, Nxp - 2 * M), p.dtype)
+    for bs in prange(BS):
+        b = bs // S
+        K = 0
+        for k in range(src_bs.shape[0]):
+            if src_bs[k] == bs: K += 1
+        z0 = np.zeros(K, np.int64); sz = np.empty(K, np.int64); sx = np.empty(K, np.int64)
+        am = np.empty((amp.shape[0], K), amp.dtype)
+        j = 0
+        for k in range(src_bs.shape[0]):
+            if src_bs[k] == bs:
+                sz[j] = src_z[k]; sx[j] = src_x[k]
+                for n in range(amp.shape[0]): am[n, j] = amp[n, k]
+                j += 1
+        P = p[bs:bs + 1]; Q = pold[bs:bs + 1]
+        cb = c2[b:b + 1]; axb = ax[b:b + 1]; bxb = bx[b:b + 1]; azb = az[b:b + 1]; bzb = bz[b:b + 1]
+        px = psx[bs:bs + 1]; zx = zex[bs:bs + 1]; pz = psz[bs:bs + 1]; zz = zez[bs:bs + 1]
+        for n in range(n0, n1):
+            _record(P, rec_z, rec_x, rec_w, data[n, bs:bs + 1])
+            if pz.shape[1]: _psi_z_1(P, pz, azb, bzb, a1, 1, zstart)
+            _step_1(P, Q, d0, cb, px, zx, pz, zz, axb, bxb, azb, bzb, a2, a1, 1, xstart, zstart, 1)
+            _finish(Q, d0, cb, z0, z0, sz, sx, am[n], free, M)
+            P, Q = Q, P
+    return (p, pold) if (n1 - n0) % 2 == 0 else (pold, p)
+
+def _by_shots(pl) -> bool:
+    "Step shots on threads of their own (`_forward_shots`) rather than rows of every shot together: when there are enough shots."
+    t = get_num_threads()
+    return t > 1 and pl.BS >= t and (pl.BS >= 2 * t or pl.BS % t == 0)
+
 # %% ../../nbs/53_wave.kernels.ipynb #f6e93594
 @njit(**FLAGS, parallel=True)
 def _adj_a(mu, lzez, TZ, az, S, zstart):
@@ -420,6 +469,11 @@ def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     d2 = _workspace((nt, pl.BS, Nz, Nx), dt) if keep == 'all' else np.zeros((1, 0, Nz, Nx), dt)
     every = nt if keep in (None, 'all') else int(keep)
     cks, p, pold = [], state[0], state[1]
+    if keep is None and not snap_every and _by_shots(pl):   # data only, enough shots: one thread per shot, no step-by-step barrier
+        src, (rz, rx, rw) = _tables(pl)
+        _forward_shots(p, pold, pl.c2, *state[2:], pl.ax, pl.bx, pl.az, pl.bz, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart,
+                       pl.free_surface, *src, pl.amp, rz, rx, rw, data, 0, nt)
+        return data, None, None
     for n0 in range(0, nt, every):
         if keep not in (None, 'all'): cks.append([x.copy() for x in (p, pold, *state[2:])])
         p, pold = _advance(pl, p, pold, state[2:], data, n0, min(n0 + every, nt), d2, snaps, snap_every)
