@@ -51,7 +51,7 @@ def check_dispersion(vmin:float, # slowest velocity, m/s
     if ppw < MIN_PPW[order]:
         warnings.warn(f"{ppw:.2f} points per shortest wavelength (vmin = {vmin:g} m/s, fmax = {fmax:g} Hz, dx = {dx:g} m): "
                       f"order {order} needs {MIN_PPW[order]} for a phase error below 1%; use dx <= "
-                      f"{vmin / (fmax * MIN_PPW[order]):.3g} m, a lower frequency or order 8", DispersionWarning, stacklevel=2)
+                      f"{vmin / (fmax * MIN_PPW[order]):.3g} m or a lower frequency" + (" (or order 8)" if order < 8 else ""), DispersionWarning, stacklevel=2)
     return ppw
 
 # %% ../../nbs/50_wave.propagator.ipynb #c1618baa
