@@ -9,13 +9,13 @@ import sys, threading
 from dataclasses import dataclass, field
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import get_num_threads, njit, prange, set_num_threads
 
 from .stencils import D1, D2
 
 
 # %% auto #0
-__all__ = ['FLAGS', 'Plan', 'plan', 'release_workspace', 'run_forward', 'run_gradient']
+__all__ = ['FLAGS', 'SMALL', 'Plan', 'plan', 'release_workspace', 'run_forward', 'run_gradient']
 
 # %% ../../nbs/53_wave.kernels.ipynb #2487b682
 FLAGS = dict(cache=True, nogil=True, fastmath={'contract'}, error_model='numpy', boundscheck=False)
@@ -458,7 +458,7 @@ def _advance(pl:Plan, p, pold, aux, data, n0:int, n1:int, d2, snaps=None, snap_e
     return _forward(p, pold, pl.c2, *aux, pl.ax, pl.bx, pl.az, pl.bz, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface,
                     pl.chunks, *src, pl.amp, rz, rx, rw, data, n0, n1, snaps, snap_every, d2)
 
-def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
+def _run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     """Receiver data (nt, BS, R), snapshots (nt // snap_every, BS, Nz, Nx) or None, and what the gradient needs:
     `keep` None (nothing), 'all' (every step's increment p^(n+1) - 2 p^n + p^(n-1)) or k (the state every k steps)."""
     state = _zeros(pl)
@@ -482,7 +482,7 @@ def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     saved = None if keep is None else dict(d2=d2) if keep == 'all' else dict(every=every, checkpoints=cks, nt=nt)
     return data, snaps, saved
 
-def run_gradient(pl:Plan, saved:dict, gdata) -> np.ndarray:
+def _run_gradient(pl:Plan, saved:dict, gdata) -> np.ndarray:
     "The gradient of <gdata, data> with respect to c2, (B, Nz, Nx), from what `run_forward` kept; gdata: (nt, BS, R)."
     _, (rz, rx, rw) = _tables(pl)
     co = (pl.ax, pl.bx, pl.az, pl.bz)
@@ -507,3 +507,22 @@ def run_gradient(pl:Plan, saved:dict, gdata) -> np.ndarray:
     c2 = pl.c2
     return np.where(c2 != 0, acc / np.where(c2 != 0, c2 * c2, 1), 0)
 
+SMALL = 50_000   # padded cells stepped at once (shots x grid) below which one thread steps them
+
+class _threads_for:
+    "One Numba thread for a small simulation (a barrier per step costs more than the cells; on a busy machine far more)."
+    def __init__(self, pl:Plan): self.small = pl.BS * pl.shape[1] * pl.shape[2] < SMALL
+    def __enter__(self):
+        self.n = get_num_threads()
+        if self.small and self.n > 1: set_num_threads(1)   # (a thread-local setting: other threads keep theirs)
+    def __exit__(self, *exc):
+        if self.small and self.n > 1: set_num_threads(self.n)
+
+def run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
+    """Receiver data (nt, BS, R), snapshots (nt // snap_every, BS, Nz, Nx) or None, and what the gradient needs:
+    `keep` None (nothing), 'all' (every step's increment p^(n+1) - 2 p^n + p^(n-1)) or k (the state every k steps)."""
+    with _threads_for(pl): return _run_forward(pl, nt, snap_every, keep)
+
+def run_gradient(pl:Plan, saved:dict, gdata) -> np.ndarray:
+    "The gradient of <gdata, data> with respect to c2, (B, Nz, Nx), from what `run_forward` kept; gdata: (nt, BS, R)."
+    with _threads_for(pl): return _run_gradient(pl, saved, gdata)
