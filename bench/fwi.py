@@ -68,19 +68,25 @@ def deepwave_run(a):
     w = lowpass(p.wavelet(), a.fmax, a.dt)
     amp = torch.tensor(w)[None, None].repeat(ns, 1, 1)
     lo, hi = p.description.bounds
-    def fwd(v):
-        return deepwave.scalar(v, a.dx, a.dt, source_amplitudes=amp, source_locations=sloc, receiver_locations=rloc,
-                               accuracy=8, pml_width=20, pml_freq=a.freq, max_vel=hi)[-1]
-    with torch.no_grad(): obs = fwd(torch.tensor(p.true.values))
+    with torch.no_grad(): obs = torch.cat([deepwave.scalar(torch.tensor(p.true.values), a.dx, a.dt, source_amplitudes=amp[i:i + a.shot_batch],
+                                                           source_locations=sloc[i:i + a.shot_batch], receiver_locations=rloc[i:i + a.shot_batch],
+                                                           accuracy=8, pml_width=20, pml_freq=a.freq, max_vel=hi)[-1]
+                                           for i in range(0, ns, a.shot_batch)])
     v = torch.tensor(p.start.values.copy(), requires_grad=True)
     opt = torch.optim.LBFGS([v], lr=1.0, max_iter=a.evaluations, max_eval=a.evaluations, history_size=15, line_search_fn='strong_wolfe',
                             tolerance_grad=0, tolerance_change=0)
     evals = [0]
-    def closure():
+    def closure():   # shots in batches, gradients summed (Deepwave's examples do so: all wavefields at once do not fit in memory)
         opt.zero_grad()
-        loss = 0.5 * ((fwd(torch.clamp(v, lo, hi)) - obs) ** 2).sum()
-        loss.backward(); evals[0] += 1
-        return loss
+        total = 0.0
+        for i in range(0, ns, a.shot_batch):
+            sl = slice(i, i + a.shot_batch)
+            out = deepwave.scalar(torch.clamp(v, lo, hi), a.dx, a.dt, source_amplitudes=amp[sl], source_locations=sloc[sl],
+                                  receiver_locations=rloc[sl], accuracy=8, pml_width=20, pml_freq=a.freq, max_vel=hi)[-1]
+            loss = 0.5 * ((out - obs[sl]) ** 2).sum()
+            loss.backward(); total += float(loss.detach())
+        evals[0] += 1
+        return torch.tensor(total, dtype=v.dtype)
     t0 = time.perf_counter()
     opt.step(closure)
     wall = time.perf_counter() - t0
@@ -97,6 +103,7 @@ def main():
     ap.add_argument('--nt', type=int, default=2000); ap.add_argument('--dt', type=float, default=0.001)
     ap.add_argument('--freq', type=float, default=8.0); ap.add_argument('--fmax', type=float, default=6.0)
     ap.add_argument('--sigma', type=float, default=100.0)
+    ap.add_argument('--shot-batch', type=int, default=4, help="Deepwave's shots per backward pass (memory)")
     ap.add_argument('--skip-deepwave', action='store_true')
     a = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix='bench_fwi_'))
