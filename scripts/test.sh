@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/env.sh dev
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2} MPLBACKEND=Agg
-exec .venv/bin/python -m pytest tests -q -p no:cacheprovider --durations=10 "$@"
+exec .venv/bin/python -m pytest tests -q -p no:cacheprovider --durations=30 "$@"
