@@ -68,10 +68,11 @@ def deepwave_run(a):
     w = lowpass(p.wavelet(), a.fmax, a.dt)
     amp = torch.tensor(w)[None, None].repeat(ns, 1, 1)
     lo, hi = p.description.bounds
-    with torch.no_grad(): obs = torch.cat([deepwave.scalar(torch.tensor(p.true.values), a.dx, a.dt, source_amplitudes=amp[i:i + a.shot_batch],
-                                                           source_locations=sloc[i:i + a.shot_batch], receiver_locations=rloc[i:i + a.shot_batch],
-                                                           accuracy=8, pml_width=20, pml_freq=a.freq, max_vel=hi)[-1]
-                                           for i in range(0, ns, a.shot_batch)])
+    def fwd(v, sl):   # the data of the shots in slice sl
+        return deepwave.scalar(v, a.dx, a.dt, source_amplitudes=amp[sl], source_locations=sloc[sl], receiver_locations=rloc[sl],
+                               accuracy=8, pml_width=20, pml_freq=a.freq, max_vel=hi)[-1]
+    batches = [slice(i, i + a.shot_batch) for i in range(0, ns, a.shot_batch)]
+    with torch.no_grad(): obs = torch.cat([fwd(torch.tensor(p.true.values), sl) for sl in batches])
     v = torch.tensor(p.start.values.copy(), requires_grad=True)
     opt = torch.optim.LBFGS([v], lr=1.0, max_iter=a.evaluations, max_eval=a.evaluations, history_size=15, line_search_fn='strong_wolfe',
                             tolerance_grad=0, tolerance_change=0)
@@ -79,11 +80,8 @@ def deepwave_run(a):
     def closure():   # shots in batches, gradients summed (Deepwave's examples do so: all wavefields at once do not fit in memory)
         opt.zero_grad()
         total = 0.0
-        for i in range(0, ns, a.shot_batch):
-            sl = slice(i, i + a.shot_batch)
-            out = deepwave.scalar(torch.clamp(v, lo, hi), a.dx, a.dt, source_amplitudes=amp[sl], source_locations=sloc[sl],
-                                  receiver_locations=rloc[sl], accuracy=8, pml_width=20, pml_freq=a.freq, max_vel=hi)[-1]
-            loss = 0.5 * ((out - obs[sl]) ** 2).sum()
+        for sl in batches:
+            loss = 0.5 * ((fwd(torch.clamp(v, lo, hi), sl) - obs[sl]) ** 2).sum()
             loss.backward(); total += float(loss.detach())
         evals[0] += 1
         return torch.tensor(total, dtype=v.dtype)

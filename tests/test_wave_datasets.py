@@ -2,13 +2,13 @@
 OpenFWI acquisition, generated on a Dask LocalCluster of 2 workers and read back in both layouts;
 the `wave-dataset` command killed and resumed, and its papermill run against it."""
 import json
-import os
 
 import numpy as np
 import pytest
 from dask.distributed import LocalCluster
 
 from conftest import ROOT, cli, kill_and_resume
+from test_notebooks import skip_flags
 
 from geoinversion.wave.datasets import generate, read_openfwi, read_sample_folders
 from geoinversion.wave.models import OPENFWI_NAMES
@@ -26,7 +26,7 @@ def test_all_openfwi_names_covered():
 @pytest.mark.parametrize('family', FAMILIES)
 def test_100_samples_on_two_dask_workers(tmp_path, cluster, family):
     out = tmp_path / family
-    n = 20 if os.environ.get('CI') and not os.environ.get('GEOINVERSION_SLOW') else 100
+    n = 20 if 'slow' in skip_flags() else 100   # the notebooks' rule: CI skips what is slow unless GEOINVERSION_SLOW=1
     s = generate({'family': family, 'n_samples': n, 'seed': 1, 'chunk': n // 4}, out, scheduler=cluster.scheduler_address, progress=False)
     assert s['samples'] == n and s['chunks'] == 4
     d1, m1 = read_openfwi(out)
