@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create (or reuse) the project's virtual environment in .venv and install geoinversion into it.
 #   bash scripts/env.sh          runtime requirements only
-#   bash scripts/env.sh dev      plus the development tools (nbdev, pytest, papermill)
+#   bash scripts/env.sh dev      plus the development tools (nbdev, pytest, papermill, JupyterLab, Playwright)
+#                                and, as root where it is missing, Debian's chromium for the browser tests
 # Reinstalls only when settings.ini (which lists the requirements) has changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,4 +21,12 @@ if [ ! -f "$stamp" ]; then
   echo "installing geoinversion ($target) into .venv ..."
   .venv/bin/python -m pip install -q -e "$target"
   touch "$stamp"
+fi
+if [ "$extra" = dev ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian's chromium (the browser tests drive it through Playwright) ..."
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  else
+    echo "note: no chromium on PATH; the browser tests need it (Debian: apt-get install chromium)" >&2
+  fi
 fi
