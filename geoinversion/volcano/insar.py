@@ -13,6 +13,7 @@ import tensorflow as tf
 from pydantic import Field, field_validator
 
 from ..descriptions import Description, Invalid, RunName
+from ..explorers import WidgetFigure, checkbox, slider
 from .sources import generators, grid
 
 # %% auto #0
@@ -171,52 +172,48 @@ _RANGES = {'x0': (-3000, 3000), 'y0': (-3000, 3000), 'depth': (300, 8000), 'delt
            'nu': (0.05, 0.45), 'mu': (1e9, 5e10), 'radius': (50, 1500), 'pressure': (-5e7, 5e7),
            'strike': (0, 360), 'dip': (1, 90), 'rake': (-180, 180), 'length': (100, 10000),
            'width': (100, 5000), 'slip': (-5, 5), 'opening': (-5, 5), 'a': (100, 2000), 'b': (50, 1000)}
+# start values: taken before the generator's defaults, so that the first image shows a deformation
 _START = {'depth': 2500.0, 'delta_volume': 2e6, 'radius': 500.0, 'pressure': 1e7, 'dip': 60.0,
-          'length': 3000.0, 'width': 1500.0, 'opening': 1.0, 'a': 1000.0, 'b': 400.0}
+          'length': 3000.0, 'width': 1500.0, 'slip': 1.0, 'opening': 1.0, 'a': 1000.0, 'b': 400.0}
 
-class Explorer:
-    "ipywidgets sliders for a source and a geometry, redrawing the LOS image on every change."
-    def __init__(self, generator:str='mogi', shape=(64, 64), pixel_size:float=100.0, geometry:Geometry=ASCENDING):
-        import ipywidgets as W
+class Explorer(WidgetFigure):
+    "Sliders for a source's parameters and the viewing geometry, redrawing the LOS image (or wrapped phase) on every change."
+    figsize = (5.2, 4.2)
+    def __init__(self, generator:str='mogi', # a registered source (`generators`)
+                 shape=(64, 64), pixel_size:float=100.0, # image size (pixels) and pixel size (m)
+                 geometry:Geometry=ASCENDING): # the start geometry
         self.gen = generators[generator]
         self.x, self.y = grid(shape, pixel_size, tf.float64)
         self.extent = np.array([-1, 1, -1, 1]) * np.array([shape[1], shape[1], shape[0], shape[0]]) * pixel_size / 2000
         self.sliders = {}
         for p in self.gen.params:
             lo, hi = _RANGES.get(p.name, (-1.0, 1.0))
-            start = p.default if p.default is not None else _START.get(p.name, (lo + hi) / 2)
-            self.sliders[p.name] = W.FloatSlider(value=start, min=lo, max=hi, step=(hi - lo) / 200, description=p.name,
-                                                 readout_format='.3g', continuous_update=False)
-        self.sliders['heading'] = W.FloatSlider(value=geometry.heading, min=-180, max=180, step=1, description='heading')
-        self.sliders['incidence'] = W.FloatSlider(value=geometry.incidence, min=5, max=60, step=1, description='incidence')
-        self.wrap = W.Checkbox(value=False, description='wrapped phase')
-        self.out = W.Output()
-        for w in [*self.sliders.values(), self.wrap]: w.observe(self.update, 'value')
-        self.widget = W.HBox([W.VBox([*self.sliders.values(), self.wrap]), self.out])
-        self.update()
+            start = _START.get(p.name, p.default if p.default is not None else (lo + hi) / 2)
+            self.sliders[p.name] = slider(p.name, lo, hi, start)
+        self.sliders['heading'] = slider('heading', -180, 180, geometry.heading, step=1)
+        self.sliders['incidence'] = slider('incidence', 5, 60, geometry.incidence, step=1)
+        self.wrap = checkbox('wrapped phase')
+        self.build({**self.sliders, 'wrap': self.wrap})
+
+    def source(self) -> dict:
+        "The source parameters of the sliders."
+        return {k: s.value for k, s in self.sliders.items() if k not in ('heading', 'incidence')}
 
     def compute(self) -> np.ndarray:
         "The LOS image (metres, or radians if wrapped) for the current slider values."
-        v = {k: s.value for k, s in self.sliders.items()}
-        g = Geometry(name='los', heading=v.pop('heading'), incidence=v.pop('incidence'))
-        disp = self.gen(self.x, self.y, **{k: [val] for k, val in v.items()})
+        g = Geometry(name='los', heading=self.sliders['heading'].value, incidence=self.sliders['incidence'].value)
+        disp = self.gen(self.x, self.y, **{k: [val] for k, val in self.source().items()})
         los = project_los(*disp, [g])
         if self.wrap.value: los = wrap_phase(los, Wrap().wavelength)
         return los.numpy()[0, ..., 0]
 
-    def update(self, change=None):
-        "Recompute the image and redraw it."
-        import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
-        self.image = self.compute()
-        with self.out:
-            clear_output(wait=True)
-            fig, ax = plt.subplots(figsize=(4.5, 4))
-            im = ax.imshow(self.image, extent=self.extent, cmap='twilight' if self.wrap.value else 'RdBu_r')
-            ax.set_xlabel('east (km)'); ax.set_ylabel('north (km)')
-            fig.colorbar(im, ax=ax, label='phase (rad)' if self.wrap.value else 'LOS (m)')
-            display(fig); plt.close(fig)
-
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+    def draw(self, fig):
+        ax = fig.subplots()
+        if self.wrap.value: kw = {'cmap': 'twilight', 'vmin': -math.pi, 'vmax': math.pi}
+        else:
+            c = float(np.abs(self.current).max()) or 1e-3
+            kw = {'cmap': 'RdBu_r', 'vmin': -c, 'vmax': c}   # zero is white
+        im = ax.imshow(self.current, extent=self.extent, **kw)   # first row north
+        ax.set_xlabel('east (km)'); ax.set_ylabel('north (km)')
+        ax.set_title(f"{self.gen.name}: heading {self.sliders['heading'].value:.0f}°, incidence {self.sliders['incidence'].value:.0f}°", fontsize=10)
+        fig.colorbar(im, ax=ax, label='wrapped phase (rad)' if self.wrap.value else 'LOS displacement (m, towards the satellite)')
