@@ -16,12 +16,14 @@ import keras
 import xarray as xr
 
 from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
+from ..explorers import WidgetFigure, choice, slider
 from ..runs import fail_run, finish_run, run_status, start_run
 from .datasets import VolcanoDataset, load_dataset_description
 
 # %% auto #0
-__all__ = ['TrainedRun', 'matrix_parameters', 'render_images', 'infer_matrix', 'least_squares_inversion',
-           'compare_with_least_squares', 'plot_matrix', 'matrix', 'quickstart', 'format_comparison']
+__all__ = ['QUANTITIES', 'TrainedRun', 'matrix_parameters', 'render_images', 'infer_matrix', 'least_squares_inversion',
+           'compare_with_least_squares', 'plot_matrix', 'matrix', 'read_matrix', 'MatrixViewer', 'quickstart',
+           'format_comparison']
 
 # %% ../../nbs/23_volcano.matrix.ipynb #b999256b
 class TrainedRun:
@@ -230,7 +232,7 @@ def _matrix(tr, out, kwargs):
     ds = infer_matrix(tr, **kwargs)
     tmp = out / '.matrix.nc.tmp'
     ds.to_netcdf(tmp, engine=netcdf_engine()); tmp.replace(out / 'matrix.nc')
-    fig = plot_matrix(ds); buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80); plt.close(fig)
+    fig = plot_matrix(ds); buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=100); plt.close(fig)
     atomic_write(out / 'matrix.png', buf.getvalue())
     summary = {'median_relative_error': {o: float(ds[f'rel_error_{o}'].median()) for o in tr.outputs},
                'network_seconds_per_inversion': ds.attrs['network_seconds_per_inversion'],
@@ -241,6 +243,63 @@ def _matrix(tr, out, kwargs):
     write_json(out / 'summary.json', summary)
     finish_run(out, **summary)
     return summary
+
+# %% ../../nbs/23_volcano.matrix.ipynb #34e3b4e4
+QUANTITIES = {'rel_error': 'relative error', 'abs_error': 'absolute error', 'pred': 'predicted', 'truth': 'true',
+              'lsq_rel_error': 'least-squares relative error', 'lsq': 'least-squares estimate'}
+
+def read_matrix(matrix) -> xr.Dataset:
+    "A matrix in memory: `infer_matrix`'s Dataset as it is, or the `matrix.nc` of a matrix run folder (or that file)."
+    if isinstance(matrix, xr.Dataset): return matrix
+    f = Path(matrix)
+    f = f / 'matrix.nc' if f.is_dir() else f
+    if not f.is_file(): raise GeoinversionError(f'{matrix}: no matrix.nc (not a matrix run folder; make one with `geoinversion matrix`)')
+    with xr.open_dataset(f) as ds: return ds.load()
+
+class MatrixViewer(WidgetFigure):
+    "Browse a matrix of inversion errors: choose the output and the quantity, see its map over the two parameters."
+    figsize = (6.2, 4.4)
+    def __init__(self, matrix, # `infer_matrix`'s Dataset, or a matrix run folder
+                 output:str|None=None, # the output shown first (default: the first)
+                 quantity:str='rel_error'): # one of `QUANTITIES`
+        self.ds = read_matrix(matrix)
+        self.outputs = [v[len('pred_'):] for v in self.ds.data_vars if v.startswith('pred_')]
+        if not self.outputs: raise GeoinversionError(f'{matrix}: not a matrix (no pred_<output> variable)')
+        self.y, self.x = self.ds[f'pred_{self.outputs[0]}'].dims
+        self.quantities = [q for q in QUANTITIES if f'{q}_{self.outputs[0]}' in self.ds]
+        output = output or self.outputs[0]
+        for name, v, allowed in (('output', output, self.outputs), ('quantity', quantity, self.quantities)):
+            if v not in allowed: raise GeoinversionError(f'{name} {v!r} is not in the matrix; allowed: {allowed}')
+        self.build({'output': choice('output', self.outputs, output),
+                    'quantity': choice('quantity', [(QUANTITIES[q], q) for q in self.quantities], quantity),
+                    'limit': slider('colour limit (%)', 50, 100, 98, step=1, fmt='.0f')})
+
+    def field(self, output:str, quantity:str) -> np.ndarray:
+        "The map of `quantity` for `output`, (y, x); relative errors in percent."
+        v = self.ds[f'{quantity}_{output}'].values
+        return 100 * v if quantity.endswith('rel_error') else v
+
+    def label(self, output:str, quantity:str) -> str:
+        "What the colour bar shows, with its unit."
+        unit = '%' if quantity.endswith('rel_error') else self.ds[f'{quantity}_{output}'].attrs.get('units', '')
+        return f"{QUANTITIES[quantity]} of {output}" + (f' ({unit})' if unit else '')
+
+    def compute(self) -> np.ndarray:
+        return self.field(self.controls['output'].value, self.controls['quantity'].value)
+
+    def draw(self, fig):
+        o, q, lim = self.controls['output'].value, self.controls['quantity'].value, self.controls['limit'].value
+        a = self.current
+        ok = a[np.isfinite(a)]
+        ax = fig.subplots()
+        if 'error' in q: kw = {'cmap': 'magma', 'vmin': 0, 'vmax': float(np.percentile(ok, lim)) if ok.size else 1}
+        else: kw = {'cmap': 'viridis', **({'vmin': float(np.percentile(ok, 100 - lim)), 'vmax': float(np.percentile(ok, lim))} if ok.size else {})}
+        im = ax.pcolormesh(self.ds[self.x].values, self.ds[self.y].values, a, shading='nearest', **kw)
+        unit = lambda c: self.ds[c].attrs.get('units', '')
+        ax.set_xlabel(f'{self.x} ({unit(self.x)})'); ax.set_ylabel(f'{self.y} ({unit(self.y)})')
+        cells = f'{ok.size} of {a.size} cells' if ok.size < a.size else f'{a.size} cells'
+        ax.set_title(f"{QUANTITIES[q]} of {o}: median {np.median(ok):.3g}{' %' if q.endswith('rel_error') else ''} ({cells})" if ok.size else f'{q} of {o}: no value', fontsize=10)
+        fig.colorbar(im, ax=ax, label=self.label(o, q), extend='max' if lim < 100 else 'neither')
 
 # %% ../../nbs/23_volcano.matrix.ipynb #bc8ac423
 def quickstart(out='quickstart_out', # folder for the runs and figures
