@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..core import DescriptionError, GeoinversionError, atomic_write, read_json, write_json
+from ..explorers import WidgetFigure, choice
 from ..descriptions import Description, Invalid, RunName, describe_fields, load_description, read_description
 from ..parallel import Scheduler, client as dask_client
 from ..runs import fail_run, finish_run, run_status, start_run
@@ -23,9 +24,9 @@ from .train import ensemble_runs, normalize_inputs
 from .world import _write_tif, plastic_thickness
 
 # %% auto #0
-__all__ = ['Coordinate', 'Profile', 'DrawingDescription', 'load_drawing', 'member', 'predict_windows', 'draw_tile',
+__all__ = ['Coordinate', 'LAYERS', 'Profile', 'DrawingDescription', 'load_drawing', 'member', 'predict_windows', 'draw_tile',
            'draw_pixel_by_pixel', 'tiles', 'check_member', 'resolve_members', 'check_window', 'draw', 'read_map',
-           'profile_points', 'draw_profiles', 'fit_baseline_tau', 'std_scale', 'evaluate_drawing']
+           'profile_points', 'draw_profiles', 'fit_baseline_tau', 'std_scale', 'evaluate_drawing', 'DrawingViewer']
 
 # %% ../../nbs/33_glacier.draw.ipynb #fa1c9592
 Coordinate = Annotated[float, Field(ge=-1e8, le=1e8)]   # a projected coordinate, m: within 100,000 km of the origin
@@ -446,3 +447,86 @@ def evaluate_drawing(out, # a finished drawing run
         log.warning('%s: %s', out, result['calibration'])
     write_json(Path(out) / 'evaluation.json', result)
     return result
+
+# %% ../../nbs/33_glacier.draw.ipynb #553ed4ee
+LAYERS = {'mean': 'ensemble mean', 'std': 'ensemble standard deviation', 'std_calibrated': 'calibrated standard deviation',
+          'reference': 'reference', 'error': 'ensemble mean − reference'}
+
+class DrawingViewer(WidgetFigure):
+    "Browse a drawing's maps: choose a glacier and a layer (mean, std, calibrated std, reference, error); units on the colour bar."
+    figsize = (5.6, 5.0)
+    def __init__(self, out, # a drawing's run folder (`draw`)
+                 entity:str|None=None, # the glacier shown first (default: the first drawn)
+                 layer:str='mean'): # one of `LAYERS`
+        import pandas as pd
+        self.run = Path(out)
+        if not (self.run / 'entities.csv').is_file(): raise GeoinversionError(f'{out}: not a drawing (no entities.csv; make one with `geoinversion glacier-draw`)')
+        table = pd.read_csv(self.run / 'entities.csv', dtype={'id': str}).set_index('id')
+        self.entities = [e for e in table.index if pd.isna(table.loc[e, 'error'])]
+        if not self.entities: raise GeoinversionError(f'{out}: no glacier was drawn')
+        setup = read_json(self.run / 'description.json')['training']
+        self.output = setup['training']['outputs'][0]['name']
+        try:   # the reference and the outlines, where the members' dataset can be read
+            self.dataset = GlacierDataset(setup['dataset'], root=setup['root'], cache=setup['cache'])
+            self.dataset.entities()
+            has_reference = self.output in [r.name for r in self.dataset.description.rasters]
+        except Exception as e:
+            log.info('%s: the dataset cannot be read (%s): no reference layer, no outlines', out, e)
+            self.dataset, has_reference = None, False
+        self.layers = ['mean', 'std'] + (['std_calibrated'] if any((self.run / e / f'{self.output}_std_calibrated.tif').is_file() for e in self.entities) else []) \
+                      + (['reference', 'error'] if has_reference else [])
+        entity = entity or self.entities[0]
+        for name, v, allowed in (('glacier', entity, self.entities), ('layer', layer, self.layers)):
+            if v not in allowed: raise GeoinversionError(f'{name} {v!r} is not in the drawing; allowed: {allowed}')
+        self._cache = {}
+        self.build({'glacier': choice('glacier', self.entities, entity), 'layer': choice('layer', [(LAYERS[l], l) for l in self.layers], layer)})
+
+    def map(self, entity:str, layer:str):
+        "One layer of a glacier as a DataArray (NaN outside the outline), with `long_name` and `units`."
+        key = (entity, layer)
+        if key in self._cache: return self._cache[key]
+        mean = read_map(self.run, entity, self.output, 'mean').load()
+        units = mean.attrs.get('units', '')
+        if layer in ('mean', 'std', 'std_calibrated'): da = mean if layer == 'mean' else read_map(self.run, entity, self.output, layer).load()
+        else:
+            ref = self.dataset.patch(entity, self.output)
+            ref = ref.where(self.dataset.mask(entity, ref) & np.isfinite(mean.values))
+            da = ref if layer == 'reference' else mean - ref.values
+        da = da.copy(); da.attrs.update(long_name=f'{self.output}: {LAYERS[layer]}', units=units)
+        self._cache[key] = da
+        return da
+
+    def label(self) -> str:
+        "What the colour bar shows, with its unit."
+        da = self.current
+        return f"{da.attrs['long_name']} ({da.attrs['units']})" if da.attrs.get('units') else da.attrs['long_name']
+
+    def compute(self):
+        return self.map(self.controls['glacier'].value, self.controls['layer'].value)
+
+    def draw(self, fig):
+        from matplotlib.ticker import MaxNLocator
+        e, layer = self.controls['glacier'].value, self.controls['layer'].value
+        da = self.current
+        v = da.values
+        ax = fig.subplots()
+        if layer in ('mean', 'reference'):
+            top = max(float(np.nanmax(self.map(e, l).values)) for l in ('mean', 'reference') if l in self.layers)
+            kw = {'cmap': 'Blues', 'vmin': 0, 'vmax': top}
+        elif layer == 'error':
+            c = float(np.nanmax(np.abs(v))) or 1.0
+            kw = {'cmap': 'RdBu_r', 'vmin': -c, 'vmax': c}
+        else: kw = {'cmap': 'Oranges', 'vmin': 0}
+        t = da.rio.transform()
+        km = np.array([t.c, t.c + t.a * v.shape[1], t.f + t.e * v.shape[0], t.f]) / 1000
+        im = ax.imshow(v, extent=km, interpolation='nearest', **kw)
+        if self.dataset is not None:   # the outline
+            g = self.dataset.entities().geometry[e]
+            for poly in getattr(g, 'geoms', [g]):
+                x, y = poly.exterior.xy; ax.plot(np.asarray(x) / 1000, np.asarray(y) / 1000, color='k', lw=0.8)
+        ax.set_xlabel('easting (km)'); ax.set_ylabel('northing (km)'); ax.set_aspect('equal')
+        ax.ticklabel_format(useOffset=False, style='plain'); ax.xaxis.set_major_locator(MaxNLocator(4))
+        ok = np.isfinite(v)
+        split = f" ({self.dataset.entities().loc[e, 'split']})" if self.dataset is not None else ''
+        ax.set_title(f"{e}{split}: {LAYERS[layer]}\nmean {np.nanmean(v):.1f} {da.attrs.get('units', '')} over {ok.sum()} pixels", fontsize=10)
+        fig.colorbar(im, ax=ax, label=self.label(), shrink=0.9)
