@@ -225,8 +225,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 def _restore(net, checkpoint:Checkpoint, state:dict):
     "Load the weights and optimizer state of the committed epoch."
+    net.optimizer.build(net.trainable_variables)   # first: the weights file holds the optimizer's variables too
     net.load_weights(checkpoint.path('weights.h5'))
-    net.optimizer.build(net.trainable_variables)
     saved = np.load(checkpoint.path('optimizer.npz'))
     variables = net.optimizer.variables
     if len(saved.files) != len(variables):
@@ -274,7 +274,8 @@ def train(experiment:Experiment, # what to train (a stage's experiment)
             net = exp.build(seed)
             if state: _restore(net, checkpoint, state)
             elif pretrain is not None:
-                try: net.load_weights(pretrain / 'model.keras')
+                try:   # its weights only (load_weights of a .keras file also loads, and warns about, its optimizer)
+                    net.set_weights(keras.models.load_model(pretrain / 'model.keras', compile=False).get_weights())
                 except Exception as e:
                     raise GeoinversionError(f'--pretrain {pretrain}: its network does not match this one ({e})') from None
         history = [r for r in read_history(run) if state and r['epoch'] <= state['epoch']]
@@ -294,7 +295,8 @@ def train(experiment:Experiment, # what to train (a stage's experiment)
                 raise GeoinversionError(f'{run}: the training diverged: the loss is {loss} at epoch {k} (not committed; the run keeps epoch {k - 1}): '
                                         'lower the learning rate, or check the data for NaN, and run it again (--overwrite to start afresh)')
         _save_model(net, run / 'last.keras')
-        best = keras.models.load_model(run / 'model.keras') if (run / 'model.keras').exists() else net
+        # the best epoch's network, for scoring only: without compile=False, Keras warns that the saved optimizer's state is skipped
+        best = keras.models.load_model(run / 'model.keras', compile=False) if (run / 'model.keras').exists() else net
         scores = exp.evaluate(best, run, seed)
         write_json(run / 'test_metrics.json', scores)
     except Exception as e:

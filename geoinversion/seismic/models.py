@@ -337,7 +337,7 @@ def load_gbf_run(run) -> tuple[keras.Model, 'Scaler', GBFTrainingDescription]:
                'a volcano training run' if (run / 'normalization.json').is_file() else f'a {kind!r} run'
         raise GeoinversionError(f'{run}: {what}, not a GBF training run (no scaler.json): give a run made by gbf-train')
     d = read_json(run / 'description.json'); d.pop('seed', None); d.pop('pretrain', None)
-    return keras.models.load_model(run / 'model.keras'), load_scaler(run / 'scaler.json'), load_gbf_description(d)
+    return keras.models.load_model(run / 'model.keras', compile=False), load_scaler(run / 'scaler.json'), load_gbf_description(d)   # for predictions only
 
 def evaluate_heldout(run, # a finished GBF training run
                      n:int, # fresh synthetic windows
