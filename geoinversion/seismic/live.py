@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..core import GeoinversionError, atomic_write, write_json
+from ..explorers import WidgetFigure, choice, slider
 from ..runs import fail_run, finish_run, start_run
 from .data import PRE_P_SECONDS, SAMPLING_RATE, WINDOW_SAMPLES, WINDOW_SECONDS, CLASSES, UTC
 from .array import (ArrayError, NoDataError, MIN_ELEMENTS, P_VELOCITY, S_VELOCITY, array_gaps, beams_from_array,
@@ -28,7 +29,7 @@ log = logging.getLogger('geoinversion.seismic')
 # %% auto #0
 __all__ = ['log', 'KM_PER_DEGREE', 'check_array', 'detect_onsets', 'LiveResult', 'LiveClassifier', 'associate_s', 'classify',
            'classify_stream', 'to_catalog', 'write_catalog', 'animate', 'describe_client', 'run_live', 'parse_interval',
-           'free_folder', 'interactive', 'open_client', 'read_bulletin', 'write_sds']
+           'free_folder', 'interactive', 'open_client', 'read_bulletin', 'write_sds', 'LiveViewer']
 
 # %% ../../nbs/44_seismic.live.ipynb #f5084272
 def check_array(stream, # an ObsPy Stream
@@ -608,3 +609,78 @@ def write_sds(stream, # traces to write (any lengths; split at day boundaries)
         st.write(buf, format='MSEED')
         files.append(atomic_write(f, buf.getvalue()))
     return files
+
+# %% ../../nbs/44_seismic.live.ipynb #42d02858
+class LiveViewer(WidgetFigure):
+    "Step through the kept windows of live classification runs: the three beams of a window above both probabilities over its interval."
+    figsize = (9.6, 6.6)
+    def __init__(self, results, # a `LiveResult` (what `classify` and `run_live` return), or a list of them (`interactive`'s; None skipped)
+                 interval:int=0, # the interval shown first
+                 window:int|None=None): # its kept window shown first (default: the one nearest to an event's P)
+        import ipywidgets as W
+        self.results = [results] if isinstance(results, LiveResult) else [r for r in results if r is not None]
+        if not self.results: raise GeoinversionError('no live result to show (every interval was skipped)')
+        for k, r in enumerate(self.results):
+            if not r.beams: raise GeoinversionError(f'interval {k} ({r.starttime} - {r.endtime}) kept no window to show')
+        if not 0 <= interval < len(self.results): raise GeoinversionError(f'interval {interval}: there are {len(self.results)}')
+        self.keys = [sorted(r.beams) for r in self.results]
+        start = self.start_window(interval) if window is None else window
+        controls = {}
+        if len(self.results) > 1:
+            controls['interval'] = choice('interval', [(f'{str(r.starttime)[:19]} - {str(r.endtime)[:19]}', k) for k, r in enumerate(self.results)], interval)
+        controls['window'] = slider('window', 0, len(self.keys[interval]) - 1, start, integer=True)
+        self.play = W.Play(value=start, min=0, max=len(self.keys[interval]) - 1, step=1, interval=1000, description='play')
+        W.jslink((self.play, 'value'), (controls['window'], 'value'))
+        self.build(controls, layout='top', extra=[self.play])
+
+    def start_window(self, k:int) -> int:
+        "The kept window of interval `k` whose P position is nearest to an event's P (else the likeliest event)."
+        r, keys = self.results[k], self.keys[k]
+        pos = np.array([UTC(s).timestamp + PRE_P_SECONDS for s in keys])
+        if len(r.events):
+            p = np.array([UTC(t).timestamp for t in r.events['p_time']])
+            return int(np.abs(pos[:, None] - p[None, :]).min(1).argmin())
+        pe = r.windows.set_index('start')['p_event']
+        return int(np.argmax([pe.get(s, 0.0) for s in keys]))
+
+    def window(self, k:int, i:int) -> dict:
+        "Kept window `i` of interval `k`: its start, beams (9600, 3: P on Z, S on T and R) and row of the windows table."
+        r = self.results[k]; key = self.keys[k][i]
+        row = r.windows[r.windows['start'] == key].iloc[0].to_dict()
+        return {'interval': k, 'start': key, 'beams': r.beams[key], 'row': row}
+
+    def update(self, change=None):
+        if change is not None and change['owner'] is self.controls.get('interval'):   # another interval: its windows, from its start window
+            n = len(self.keys[change['new']])
+            with self.holding():
+                self.controls['window'].max = self.play.max = n - 1
+                self.controls['window'].value = self.start_window(change['new'])
+            return
+        super().update(change)
+
+    def compute(self) -> dict:
+        return self.window(self.controls['interval'].value if 'interval' in self.controls else 0, self.controls['window'].value)
+
+    def draw(self, fig):
+        c = self.current; r = self.results[c['interval']]; row = c['row']
+        axs = fig.subplots(4, 1, gridspec_kw={'height_ratios': [1, 1, 1, 1.4]})
+        t = np.arange(WINDOW_SAMPLES) / SAMPLING_RATE
+        for j, (ax, name) in enumerate(zip(axs[:3], ('P beam, Z', 'S beam, T', 'S beam, R'))):
+            x = c['beams'][:, j]; peak = max(float(np.abs(x).max()), 1e-12)
+            ax.plot(t, x / peak, lw=0.6); ax.set_ylim(-1.1, 1.1); ax.set_yticks([-1, 0, 1]); ax.set_xlim(0, WINDOW_SECONDS)
+            ax.axvline(PRE_P_SECONDS, ls='--', c='gray', lw=0.8); ax.set_ylabel(f'{name}\n(/ peak)', fontsize=9)
+            ax.text(0.995, 0.93, f'peak {peak:.3g}', transform=ax.transAxes, ha='right', va='top', fontsize=8, bbox={'fc': 'white', 'ec': '0.8', 'alpha': 0.8})
+            if j < 2: ax.tick_params(labelbottom=False)
+        axs[2].set_xlabel('time in the window, s (dashed: where P should be)')
+        w = r.windows
+        tw = np.array([UTC(s) - r.starttime for s in w['start']]) / 60
+        ax = axs[3]
+        ax.plot(tw, w['p_event'], '.', ms=3, label='P(event)'); ax.plot(tw, w['p_explosion'], '.', ms=3, label='P(explosion | event)')
+        for _, e in r.events.iterrows():
+            ax.axvline((UTC(e['p_time']) - PRE_P_SECONDS - r.starttime) / 60, c='k', lw=0.5, alpha=0.4)
+        ax.axvline((UTC(c['start']) - r.starttime) / 60, c='r', label='this window')
+        ax.set_ylim(-0.05, 1.05); ax.set_ylabel('probability'); ax.set_xlabel(f'window start, minutes after {str(r.starttime)[:19]} (grey: events, 60 s before P)')
+        ax.legend(fontsize=8, loc='center right')
+        event = f", event {row['event_id']}" if row.get('event_id') else ''
+        fig.suptitle(f"window {c['start'][:19]} ({self.controls['window'].value + 1} of {len(self.keys[c['interval']])} kept): {row['class']}{event}\n"
+                     f"P(event) {row['p_event']:.2f}   P(explosion | event) {row['p_explosion']:.2f}   back-azimuth {row['back_azimuth']:.0f}°", fontsize=10)
