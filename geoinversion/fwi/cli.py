@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core import GeoinversionError
+from ..explorers import WidgetFigure, choice, slider
 from ..cli import config_option, out_option, required, scheduler_option
 
 # %% auto #0
-__all__ = ['register', 'IterationViewer']
+__all__ = ['VIEWS', 'register', 'IterationViewer']
 
 # %% ../../nbs/69_fwi.cli.ipynb #e8828ba9
 def _fwi(a):
@@ -39,52 +40,66 @@ def register(sub):
     return sub
 
 # %% ../../nbs/69_fwi.cli.ipynb #c2768536
-class IterationViewer:
-    "ipywidgets slider over the accepted iterations of an FWI run folder."
-    def __init__(self, run):
-        import ipywidgets as W
+VIEWS = {'model': 'model', 'update': 'update since the start', 'error': 'error (model − true)', 'gradient': 'preconditioned gradient'}
+
+class IterationViewer(WidgetFigure):
+    "A slider over the accepted iterations of an FWI run folder: model, update, error or gradient, beside the misfit curves."
+    figsize = (12.0, 3.9)
+    format = 'jpeg'   # velocity models: a fraction of the PNG's size
+    def __init__(self, run, # an FWI run folder (finished or in progress)
+                 iteration:int|None=None, # shown first (default: the last)
+                 view:str='model'): # one of `VIEWS`
         import pandas as pd
         self.run = Path(run)
         self.iterations = sorted(int(f.stem.split('_')[1]) for f in (self.run / 'models').glob('iter_*.nc'))
         if not self.iterations: raise GeoinversionError(f'{run}: no iteration written yet (models/iter_*.nc)')
         self.history = pd.read_csv(self.run / 'misfit.csv')
-        self.slider = W.IntSlider(value=self.iterations[-1], min=self.iterations[0], max=self.iterations[-1], description='iteration',
-                                  continuous_update=False, layout=W.Layout(width='500px'))
-        self.view = W.ToggleButtons(options=['model', 'update', 'gradient'], value='model')
-        self.out = W.Output()
-        self.slider.observe(self.update, 'value'); self.view.observe(self.update, 'value')
-        self.widget = W.VBox([W.HBox([self.slider, self.view]), self.out])
-        self.update()
+        self.views = [v for v in VIEWS if v != 'error' or (self.run / 'problem' / 'true.nc').is_file()]
+        if view not in self.views: raise GeoinversionError(f'view {view!r}: allowed {self.views}')
+        k = self.iterations[-1] if iteration is None else iteration
+        if k not in self.iterations: raise GeoinversionError(f'iteration {k}: the run has {self.iterations[0]} to {self.iterations[-1]}')
+        self.slider = slider('iteration', self.iterations[0], self.iterations[-1], k, integer=True)
+        self.view = choice('view', [(VIEWS[v], v) for v in self.views], view)
+        self.build({'iteration': self.slider, 'view': self.view}, layout='top')
+
+    def _read(self, *parts):
+        import xarray as xr
+        with xr.open_dataarray(self.run.joinpath(*parts)) as m: return m.load()
+
+    def field(self, k:int, view:str='model'):
+        "The field shown for iteration `k` (a DataArray with its `units`)."
+        m = self._read('models', f'iter_{k:04d}.nc')
+        if view == 'model': return m
+        if view == 'gradient': return self._read('gradients', f'iter_{k:04d}.nc')
+        ref = self._read('problem', 'start.nc' if view == 'update' else 'true.nc')
+        return (m - ref.values).assign_attrs(units=m.attrs.get('units', 'm/s'))
 
     def image(self, k:int, view:str='model') -> np.ndarray:
-        "The field shown for iteration `k`."
-        import xarray as xr
-        with xr.open_dataarray(self.run / 'models' / f'iter_{k:04d}.nc') as m: v = m.values
-        if view == 'model': return v
-        if view == 'update':
-            with xr.open_dataarray(self.run / 'problem' / 'start.nc') as s: return v - s.values
-        with xr.open_dataarray(self.run / 'gradients' / f'iter_{k:04d}.nc') as g: return g.values
+        "The values shown for iteration `k`."
+        return self.field(k, view).values
 
-    def update(self, change=None):
-        import matplotlib.pyplot as plt
-        from IPython.display import clear_output, display
-        k, view = self.slider.value, self.view.value
-        self.current = self.image(k, view)
-        with self.out:
-            clear_output(wait=True)
-            fig, ax = plt.subplots(1, 2, figsize=(12, 3.2), gridspec_kw={'width_ratios': [2, 1]})
-            c = float(np.percentile(np.abs(self.current), 99.5)) or 1.0
-            kw = {'cmap': 'jet'} if view == 'model' else {'cmap': 'RdBu_r', 'vmin': -c, 'vmax': c}
-            im = ax[0].imshow(self.current, aspect='auto', **kw); ax[0].set_title(f'{view}, iteration {k}')
-            fig.colorbar(im, ax=ax[0], label='m/s' if view != 'gradient' else '1/(km/s)')
-            h = self.history[self.history['accepted']]
-            ax[1].semilogy(h['iteration'], h['training_misfit'], 'o-', label='training batch')
-            ax[1].axvline(k, color='k', lw=0.8); ax[1].set_xlabel('iteration'); ax[1].legend()
-            fig.tight_layout(); display(fig); plt.close(fig)
+    def compute(self):
+        return self.field(self.slider.value, self.view.value)
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+    def draw(self, fig):
+        k, view, da = self.slider.value, self.view.value, self.current
+        v = da.values
+        dx = float(da.attrs.get('dx', 1.0)) / 1000
+        ax = fig.subplots(1, 2, gridspec_kw={'width_ratios': [2.2, 1]})
+        c = float(np.percentile(np.abs(v), 99.5)) or 1.0
+        kw = {'cmap': 'jet'} if view == 'model' else {'cmap': 'RdBu_r', 'vmin': -c, 'vmax': c}
+        im = ax[0].imshow(v, aspect='auto', extent=[0, v.shape[1] * dx, v.shape[0] * dx, 0], **kw)
+        ax[0].set_xlabel('x (km)'); ax[0].set_ylabel('z (km)'); ax[0].set_title(f'{VIEWS[view]}, iteration {k}', fontsize=10)
+        fig.colorbar(im, ax=ax[0], label=f"{'velocity' if view == 'model' else VIEWS[view]} ({da.attrs.get('units', '')})")
+        h = self.history[self.history['accepted'].astype(bool)]
+        for b, g in h.groupby('band'):
+            ax[1].semilogy(g['iteration'], g['training_misfit'], 'o-', ms=3, color=f'C{int(b)}', label=f"training, below {g['fmax'].iloc[0]:g} Hz")
+        ax[1].axvline(k, color='k', lw=0.8); ax[1].set_xlabel('iteration'); ax[1].set_ylabel('training misfit')
+        handles, labels = ax[1].get_legend_handles_labels()
+        if h['model_error'].notna().any():
+            tw = ax[1].twinx(); handles += tw.plot(h['iteration'], h['model_error'], 'k--', lw=1); labels.append('model error (right axis)')
+            tw.set_ylabel('model error (relative)')
+        ax[1].legend(handles, labels, fontsize=7, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False)
 
 # %% ../../nbs/69_fwi.cli.ipynb #36838370
 if __name__ == '__main__' and 'IPython' not in sys.modules:
