@@ -49,7 +49,13 @@ def _lowbias32(x):
     x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 15)) * tf.constant(0x846ca68b, tf.uint32)
     return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 16))
 
-@tf.function(jit_compile=True)
+def _per_shape(fn):
+    "`fn` compiled by XLA, traced once per shape and dtype of its arguments (XLA compiles per shape anyway). An exploring session meets many image sizes, and TensorFlow calls each new one an 'excessive retracing' and warns: not for these functions."
+    f = tf.function(fn, jit_compile=True)
+    f._omit_frequent_tracing_warning = True   # TensorFlow's own switch for functions that retrace by design
+    return f
+
+@_per_shape
 def _hash_unit(n, keys, dtype):
     "`n` uniforms in [0, 1): two keyed rounds of the hash over the counter 0..n-1, top 24 bits kept."
     i = tf.bitcast(tf.range(n, dtype=tf.int32), tf.uint32)
@@ -79,13 +85,13 @@ def _spectral_filter(ny, nx, exponent, dtype):
     f[k > 0] = k[k > 0] ** (-exponent / 2)
     return tf.constant(f, dtype)
 
-@tf.function(jit_compile=True)
+@_per_shape
 def _spectrum(u, f):
     "Complex coefficients of unit variance (from uniforms `u`, last axis re/im) shaped by the filter `f`."
     c = (u - 0.5) * math.sqrt(12.0)
     return tf.complex(c[..., 0] * f, c[..., 1] * f)
 
-@tf.function(jit_compile=True)
+@_per_shape
 def _unit_rms(field):
     "Each field (last two axes) with zero mean and unit RMS."
     field = field - tf.reduce_mean(field, axis=[-2, -1], keepdims=True)
@@ -136,7 +142,7 @@ def wrap_phase(los, wavelength:float):
     return tf.math.floormod(phase + math.pi, 2 * math.pi) - math.pi
 
 # %% ../../nbs/11_volcano.insar.ipynb #dfe053e0
-@tf.function(jit_compile=True)
+@_per_shape
 def _add_noise(los, fields, amplitude):
     "`los` (B, ny, nx, C) plus raw noise `fields` (B, C, ny, nx) brought to zero mean and RMS `amplitude` (one fused pass)."
     return los + amplitude * tf.transpose(_unit_rms(fields), [0, 2, 3, 1])
