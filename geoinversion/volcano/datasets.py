@@ -304,6 +304,7 @@ def _trim(batch, i, last, keep, batch_size):
 def plot_samples(dataset:VolcanoDataset, subset:str='train', n:int=4, seed:int=0):
     "A figure of `n` samples of `subset`: one row per channel, titled with the sample's parameters."
     import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
     inputs, targets = dataset.batch(subset, 0, n, seed=seed, normalize=False)
     img = inputs[dataset.description.image_name].numpy()
     units = {p.name: p.unit for p in dataset.generator.params}
@@ -316,8 +317,8 @@ def plot_samples(dataset:VolcanoDataset, subset:str='train', n:int=4, seed:int=0
             ax = axs[c, i]
             im = ax.imshow(img[i, ..., c], cmap='twilight' if dataset.description.wrap else 'RdBu_r',
                            extent=[-half[0], half[0], -half[1], half[1]])
-            fig.colorbar(im, ax=ax, shrink=0.8)
-            if c == 0: ax.set_title(title, fontsize=8)
+            fig.colorbar(im, cax=make_axes_locatable(ax).append_axes('right', size='6%', pad=0.06))   # as tall as the image: clear of the title
+            if c == 0: ax.set_title(title, fontsize=9)
             if i == 0: ax.set_ylabel(f'{dataset.channels[c]}\nnorth (km)')
             if c == nc - 1: ax.set_xlabel('east (km)')
     fig.suptitle(f"{dataset.description.name}: {subset} samples ({'rad' if dataset.description.wrap else 'm'})")
