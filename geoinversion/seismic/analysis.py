@@ -32,7 +32,7 @@ def confusion_table(pred:pd.DataFrame, # prediction table
     _check(pred)
     m = confusion(three_class(pred.detector, pred.classifier), predict_classes(pred.p_event, pred.p_explosion, threshold))
     t = pd.DataFrame(m, index=pd.Index(CLASSES, name='true'), columns=pd.Index(CLASSES, name='predicted'))
-    return t.div(t.sum(1).replace(0, 1), axis=0) if normalize else t
+    return t.div(t.sum(axis=1).replace(0, 1), axis=0) if normalize else t
 
 def plot_confusion(pred:pd.DataFrame, ax=None, threshold:float=0.5):
     "Heat map of the row-normalised confusion matrix, with the counts."

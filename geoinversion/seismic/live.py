@@ -270,13 +270,16 @@ def _save_chunk(folder:Path, i:int, rows:list, cands:list, notes:list, keep:dict
     atomic_write(folder / f'{i:04d}.json', json.dumps({'candidates': cj, 'notes': notes, 'keep': list(keep)}))
     write_json(folder / 'state.json', {'step': i})   # the run has committed a step (a failed run resumes, `runs.start_run`)
 
+# floats read back bit for bit: pandas 3 does it by default (and deprecates the argument), pandas 2 needs it asked
+_ROUND_TRIP = {'float_precision': 'round_trip'} if int(pd.__version__.split('.')[0]) < 3 else {}
+
 def _load_chunk(folder:Path, i:int):
     "What `_save_chunk` wrote (rows, candidates, notes, kept beams), or None if chunk `i` is not done."
     f = folder / f'{i:04d}.json'
     if not f.exists(): return None
     d = json.loads(f.read_text())
     w = pd.read_csv(folder / f'{i:04d}.csv', dtype={'start': str, 'p_position': str, 'event_id': str},
-                    keep_default_na=False, float_precision='round_trip')
+                    keep_default_na=False, **_ROUND_TRIP)
     with np.load(folder / f'{i:04d}.npz') as z: keep = {k: z[f'w{j}'] for j, k in enumerate(d['keep'])}
     cands = [{**c, 'p_time': UTC(c['p_time'])} for c in d['candidates']]
     return w.to_dict('records'), cands, d['notes'], keep
