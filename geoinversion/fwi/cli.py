@@ -44,7 +44,7 @@ VIEWS = {'model': 'model', 'update': 'update since the start', 'error': 'error (
 
 class IterationViewer(WidgetFigure):
     "A slider over the accepted iterations of an FWI run folder: model, update, error or gradient, beside the misfit curves."
-    figsize = (12.0, 3.9)
+    figsize = (11.0, 3.9)
     format = 'jpeg'   # velocity models: a fraction of the PNG's size
     def __init__(self, run, # an FWI run folder (finished or in progress)
                  iteration:int|None=None, # shown first (default: the last)
