@@ -158,7 +158,7 @@ def write_segy(path, traces:np.ndarray, dt:float) -> Path: # traces (n_traces, n
     path = Path(path); tmp = path.with_name(f'.{path.name}.tmp.sgy')
     spec = segyio.spec(); spec.format = 5; spec.samples = list(range(traces.shape[1])); spec.tracecount = traces.shape[0]
     with segyio.create(str(tmp), spec) as f:
-        for i, t in enumerate(np.asarray(traces, np.float32)): f.trace[i] = t
+        for i, t in enumerate(np.ascontiguousarray(traces, np.float32)): f.trace[i] = t   # contiguous rows: segyio warns and copies otherwise
         f.bin.update(hdt=int(round(dt * 1e6)))
     os.replace(tmp, path)
     return path
