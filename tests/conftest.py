@@ -51,3 +51,12 @@ def committed_epoch(run) -> int:
     f = Path(run) / 'checkpoint' / 'state.json'
     try: return json.loads(f.read_text())['epoch'] if f.exists() else 0
     except (ValueError, KeyError): return 0   # (read while being replaced)
+
+# Debian's chromium, driven by Playwright (its own browser download is not available here): $CHROMIUM, else /usr/bin/chromium
+CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
+
+def launch_chromium(playwright):
+    "Headless Chromium for the browser tests; a clear failure when it is not installed."
+    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(f'no Chromium at {CHROMIUM} (Debian: apt-get install chromium, as scripts/env.sh dev does; or set $CHROMIUM)')
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox'])

@@ -5,12 +5,12 @@ formulas are typeset (MathJax from the site itself, nothing fetched from the web
 tables, and no directive, exported source or traceback shows; screenshots go to tests/_output/docs/."""
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from conftest import launch_chromium
 
 ROOT = Path(__file__).parent.parent
 HTML = ROOT / '_book' / '_build' / 'html'
@@ -109,17 +109,12 @@ _PROSE_JS = '''() => { const a = document.querySelector('article').cloneNode(tru
   document.body.appendChild(a); const t = a.innerText; a.remove(); return t; }'''
 
 
-def _chromium(p):
-    exe = shutil.which('chromium') or shutil.which('chromium-browser')
-    return p.chromium.launch(executable_path=exe, args=['--no-sandbox']) if exe else p.chromium.launch()
-
-
 def test_pages_in_a_browser(site):
     from playwright.sync_api import sync_playwright
     SHOTS.mkdir(parents=True, exist_ok=True)
     web, typeset = [], {}
     with sync_playwright() as p:
-        browser = _chromium(p)
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={'width': 1280, 'height': 900})
         page.on('request', lambda r: web.append(r.url) if not r.url.startswith(('file:', 'data:', 'blob:')) else None)
         for name in ['index'] + STAGES:

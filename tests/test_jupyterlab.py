@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import CHROMIUM, launch_chromium
 
 ROOT = Path(__file__).parent.parent
 SHOTS = Path(__file__).parent / '_output' / 'jupyterlab'
 BIN = Path(sys.executable).parent
-CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
 UNDER_CI = os.environ.get('CI', '').lower() in ('1', 'true', 'yes')
 
 def _missing() -> list:
@@ -186,7 +186,7 @@ def lab(tmp_path_factory):
 def browser(lab):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=['--no-sandbox'])
+        b = launch_chromium(p)
         try: yield b
         finally: b.close()
 
