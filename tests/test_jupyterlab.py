@@ -14,7 +14,6 @@ what is missing, and are skipped elsewhere."""
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
