@@ -19,10 +19,12 @@ from ..graph import ActivationName, Module, Size2, build_model, graph_summary, m
 from ..wave.propagator import propagate
 
 # %% auto #0
-__all__ = ['VRANGE', 'networks', 'NAME_PATTERN', 'check_vrange', 'to_velocity', 'to_units', 'Permute', 'Conv2dTranspose',
-           'CenterCrop', 'build_network', 'InversionNetParams', 'inversionnet_description', 'inversionnet',
-           'LearnedEmbedding', 'Resize', 'SeedNetParams', 'seednet', 'SoftmaxBlend', 'Member', 'EnsembleParams',
-           'ensemble']
+__all__ = ['VRANGE', 'networks', 'NAME_PATTERN', 'losses', 'SSIM_WINDOW', 'SSIM_SIGMA', 'SSIM_K', 'metrics', 'check_vrange',
+           'to_velocity', 'to_units', 'Permute', 'Conv2dTranspose', 'CenterCrop', 'build_network', 'InversionNetParams',
+           'inversionnet_description', 'inversionnet', 'LearnedEmbedding', 'Resize', 'SeedNetParams', 'seednet',
+           'SoftmaxBlend', 'Member', 'EnsembleParams', 'ensemble', 'VelocityMAPE', 'VelocityL1', 'VelocityL2',
+           'GradientLoss', 'gaussian_window', 'ssim_tf', 'ssim_np', 'SSIMLoss', 'make_loss', 'CombinedLoss',
+           'PhysicsLoss', 'with_physics_output', 'mae', 'rmse', 'ssim', 'mape', 'evaluate', 'SSIMMetric', 'MAPEMetric']
 
 # %% ../../nbs/71_velnet.models.ipynb #cb986fa2
 VRANGE = (1500.0, 4500.0)   # OpenFWI's velocity range, m/s: -1 and +1 in normalised units
@@ -299,3 +301,240 @@ def ensemble(input_shape, output_shape, **params) -> keras.Model:
         outs.append(net(inp))
     stacked = outs[0] if len(outs) == 1 else keras.layers.Concatenate(name='members')(outs)
     return keras.Model(inp, SoftmaxBlend(name='velocity')(stacked), name=p.name)
+
+# %% ../../nbs/71_velnet.models.ipynb #25bb1301
+losses = Registry('velocity loss')
+
+def _per_sample(x):
+    "Mean over every axis but the first: one value per sample."
+    return keras.ops.mean(x, axis=tuple(range(1, len(x.shape))))
+
+class _VelocityLoss(keras.losses.Loss):
+    "Base: a loss with a velocity range (m/s) in its configuration."
+    def __init__(self, vrange=VRANGE, name=None, **kw):
+        super().__init__(name=name, **kw); self.vrange = check_vrange(vrange)
+    def get_config(self): return {**super().get_config(), 'vrange': list(self.vrange)}
+
+@losses.register('mape')
+@keras.saving.register_keras_serializable('geoinversion')
+class VelocityMAPE(_VelocityLoss):
+    "Mean absolute percentage error of the velocity in m/s, as a fraction: mean |v_pred - v_true| / v_true."
+    def __init__(self, vrange=VRANGE, name='mape', **kw): super().__init__(vrange, name=name, **kw)
+    def call(self, y_true, y_pred):
+        vt, vp = to_velocity(y_true, self.vrange), to_velocity(y_pred, self.vrange)
+        return _per_sample(keras.ops.abs(vp - vt) / vt)
+
+@losses.register('l1')
+@keras.saving.register_keras_serializable('geoinversion')
+class VelocityL1(_VelocityLoss):
+    "Mean absolute error in normalised units."
+    def __init__(self, vrange=VRANGE, name='l1', **kw): super().__init__(vrange, name=name, **kw)
+    def call(self, y_true, y_pred): return _per_sample(keras.ops.abs(y_pred - y_true))
+
+@losses.register('l2')
+@keras.saving.register_keras_serializable('geoinversion')
+class VelocityL2(_VelocityLoss):
+    "Mean squared error in normalised units."
+    def __init__(self, vrange=VRANGE, name='l2', **kw): super().__init__(vrange, name=name, **kw)
+    def call(self, y_true, y_pred): return _per_sample(keras.ops.square(y_pred - y_true))
+
+@losses.register('gradient')
+@keras.saving.register_keras_serializable('geoinversion')
+class GradientLoss(_VelocityLoss):
+    "Smoothness: mean |d/dz| + mean |d/dx| of prediction minus truth ('difference') or of the prediction ('prediction')."
+    def __init__(self, vrange=VRANGE, of:str='difference', name='gradient', **kw):
+        super().__init__(vrange, name=name, **kw)
+        if of not in ('difference', 'prediction'):
+            raise DescriptionError('unknown gradient target', path='$.of', value=of, allowed='difference, prediction')
+        self.of = of
+    def call(self, y_true, y_pred):
+        d = y_pred - y_true if self.of == 'difference' else y_pred
+        return _per_sample(keras.ops.abs(d[:, 1:] - d[:, :-1])) + _per_sample(keras.ops.abs(d[:, :, 1:] - d[:, :, :-1]))
+    def get_config(self): return {**super().get_config(), 'of': self.of}
+
+# %% ../../nbs/71_velnet.models.ipynb #3759c487
+SSIM_WINDOW, SSIM_SIGMA, SSIM_K = 11, 1.5, (0.01, 0.03)
+
+def gaussian_window(size:int=SSIM_WINDOW, sigma:float=SSIM_SIGMA) -> np.ndarray:
+    "The normalised 2-D Gaussian window (size, size)."
+    g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+    return np.outer(g, g) / g.sum() ** 2
+
+def _ssim_formula(mu_a, mu_b, aa, bb, ab, max_val):
+    c1, c2 = (SSIM_K[0] * max_val) ** 2, (SSIM_K[1] * max_val) ** 2
+    va, vb, cov = aa - mu_a * mu_a, bb - mu_b * mu_b, ab - mu_a * mu_b
+    return ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a * mu_a + mu_b * mu_b + c1) * (va + vb + c2))
+
+def ssim_tf(a, b, # images (B, h, w, 1)
+            max_val:float=1.0, # the range of the values (L)
+            size:int=SSIM_WINDOW, sigma:float=SSIM_SIGMA):
+    "SSIM of each pair of images, (B,), in TensorFlow (differentiable); the window shrinks to the image if it is smaller."
+    a = tf.convert_to_tensor(a); b = tf.cast(b, a.dtype)
+    k = min(size, a.shape[1], a.shape[2])
+    w = tf.constant(gaussian_window(k, sigma)[:, :, None, None], a.dtype)
+    mean = lambda x: tf.nn.conv2d(x, w, 1, 'VALID')
+    return tf.reduce_mean(_ssim_formula(mean(a), mean(b), mean(a * a), mean(b * b), mean(a * b), max_val), axis=[1, 2, 3])
+
+def ssim_np(a, b, # images (B, h, w) or (B, h, w, 1)
+            max_val:float=1.0, size:int=SSIM_WINDOW, sigma:float=SSIM_SIGMA) -> np.ndarray:
+    "SSIM of each pair of images, (B,), in NumPy (float64)."
+    a, b = (np.asarray(x, float).reshape(np.shape(x)[0], np.shape(x)[1], np.shape(x)[2]) for x in (a, b))
+    k = min(size, a.shape[1], a.shape[2])
+    w = gaussian_window(k, sigma)
+    mean = lambda x: np.einsum('bijkl,kl->bij', np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(1, 2)), w)
+    return _ssim_formula(mean(a), mean(b), mean(a * a), mean(b * b), mean(a * b), max_val).mean(axis=(1, 2))
+
+@losses.register('ssim')
+@keras.saving.register_keras_serializable('geoinversion')
+class SSIMLoss(_VelocityLoss):
+    "1 - SSIM of the velocity images rescaled from [-1, 1] to [0, 1] (Gaussian window 11, sigma 1.5)."
+    def __init__(self, vrange=VRANGE, name='ssim', **kw): super().__init__(vrange, name=name, **kw)
+    def call(self, y_true, y_pred): return 1.0 - ssim_tf((y_pred + 1) / 2, (y_true + 1) / 2)
+
+# %% ../../nbs/71_velnet.models.ipynb #4d85ea63
+def make_loss(name:str, # an entry of `losses`
+              vrange=VRANGE, # (vmin, vmax), m/s
+              **params) -> keras.losses.Loss:
+    "The loss `name` of the registry `losses`."
+    return losses.get(name, path='$.loss')(vrange=vrange, **params)
+
+@losses.register('combined')
+@keras.saving.register_keras_serializable('geoinversion')
+class CombinedLoss(_VelocityLoss):
+    "Weighted sum of registered losses, from {name: weight} (e.g. {'mape': 1.0, 'l2': 0.5, 'gradient': 0.3})."
+    def __init__(self, weights:dict, vrange=VRANGE, name='combined', **kw):
+        super().__init__(vrange, name=name, **kw)
+        allowed = [n for n in losses.names() if n not in ('combined', 'physics')]
+        if not isinstance(weights, dict) or not weights:
+            raise DescriptionError('weights is a non-empty object {loss: weight}', path='$.weights', value=weights, allowed=allowed)
+        for k, w in weights.items():
+            if k not in allowed: raise DescriptionError('unknown loss for a combination', path=f'$.weights.{k}', value=k, allowed=allowed)
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w < math.inf:
+                raise DescriptionError('a weight is a finite number >= 0', path=f'$.weights.{k}', value=w, allowed='>= 0')
+        self.loss_weights = {k: float(w) for k, w in weights.items()}
+        self.parts = {k: make_loss(k, self.vrange) for k in self.loss_weights}
+    def call(self, y_true, y_pred): return sum(w * self.parts[k].call(y_true, y_pred) for k, w in self.loss_weights.items())
+    def get_config(self): return {**super().get_config(), 'weights': self.loss_weights}
+
+# %% ../../nbs/71_velnet.models.ipynb #25d8601b
+@losses.register('physics')
+@keras.saving.register_keras_serializable('geoinversion')
+class PhysicsLoss(_VelocityLoss):
+    "Misfit of gathers simulated in the predicted velocity (y_pred (B, nz, nx, 1), normalised) against the observed ones (y_true (B, S, nt, R))."
+    def __init__(self,
+                 dx:float, # grid spacing, m
+                 dt:float, # time step of the gathers and of the simulation, s
+                 nt:int, # time samples of the gathers
+                 sources, # (S, 2): (z, x) of each shot's source, grid indices (integers) or metres (floats)
+                 receivers, # (R, 2): the receivers, the same for every shot
+                 wavelet, # (>= nt,) or (S, >= nt): the source time function(s), sampled at dt
+                 shots=None, # indices of the shots simulated (default: all)
+                 vrange=VRANGE, # (vmin, vmax), m/s: normalised units to m/s; vmax sets the propagator's bound
+                 normalise:str='trace', # 'trace': traces divided by their RMS; 'global': relative squared misfit
+                 order:int=8, pml_width:int=20, free_surface:bool=False, # the propagator's set-up
+                 engine:str='auto', # 'auto', 'xla' or 'numba' (see `propagate`)
+                 eps:float=1e-3, # a trace's RMS floor, relative to the shot gathers' RMS
+                 name='physics', **kw):
+        super().__init__(vrange, name=name, **kw)
+        self.sources, self.receivers = np.asarray(sources), np.asarray(receivers)
+        for what, a in (('sources', self.sources), ('receivers', self.receivers)):
+            if a.ndim != 2 or a.shape[1] != 2 or not len(a):
+                raise DescriptionError(f'{what} is a list of (z, x) positions', path=f'$.{what}', value=a.tolist(), allowed='[[z, x], ...]')
+        S = len(self.sources)
+        self.shots = list(range(S)) if shots is None else [int(s) for s in np.atleast_1d(shots)]
+        if not self.shots or any(not 0 <= s < S for s in self.shots):
+            raise DescriptionError('shots are indices of the sources', path='$.shots', value=shots, allowed=f'0 ... {S - 1}')
+        if normalise not in ('trace', 'global'):
+            raise DescriptionError('unknown normalisation', path='$.normalise', value=normalise, allowed='trace, global')
+        self.wavelet = np.asarray(wavelet, float)
+        if self.wavelet.ndim == 2 and len(self.wavelet) != S:
+            raise DescriptionError('the wavelet has one row per shot, or is one row for all', path='$.wavelet', value=list(self.wavelet.shape), allowed=f'(nt,) or ({S}, nt)')
+        self.dx, self.dt, self.nt, self.normalise, self.eps = float(dx), float(dt), int(nt), normalise, float(eps)
+        self.order, self.pml_width, self.free_surface, self.engine = int(order), int(pml_width), bool(free_surface), engine
+
+    def simulate(self, y):
+        "Gathers (B, len(shots), nt, R) simulated in the velocity `y` (B, nz, nx, 1), normalised units, clipped to [-1, 1]."
+        y = tf.convert_to_tensor(y)
+        v = to_velocity(tf.clip_by_value(y[..., 0], -1.0, 1.0), self.vrange)
+        wavelet = self.wavelet if self.wavelet.ndim == 1 else self.wavelet[self.shots]
+        return propagate(v, self.dx, self.dt, self.nt, self.sources[self.shots], self.receivers, wavelet, order=self.order,
+                         pml_width=self.pml_width, free_surface=self.free_surface, vmin=self.vrange[0], vmax=self.vrange[1], engine=self.engine)
+
+    def _scaled(self, d):
+        rms = tf.sqrt(tf.reduce_mean(d * d, axis=2, keepdims=True))
+        return d / (rms + self.eps * tf.sqrt(tf.reduce_mean(d * d, axis=[1, 2, 3], keepdims=True)) + 1e-30)
+
+    def call(self, y_true, y_pred):
+        obs = tf.gather(tf.cast(y_true, y_pred.dtype), self.shots, axis=1)
+        pred = self.simulate(y_pred)
+        if self.normalise == 'trace': return tf.reduce_mean(tf.square(self._scaled(pred) - self._scaled(obs)), axis=[1, 2, 3])
+        return tf.reduce_sum(tf.square(pred - obs), axis=[1, 2, 3]) / (tf.reduce_sum(tf.square(obs), axis=[1, 2, 3]) + 1e-30)
+
+    def get_config(self):
+        return {**super().get_config(), 'dx': self.dx, 'dt': self.dt, 'nt': self.nt, 'sources': self.sources.tolist(),
+                'receivers': self.receivers.tolist(), 'wavelet': self.wavelet.tolist(), 'shots': self.shots, 'normalise': self.normalise,
+                'order': self.order, 'pml_width': self.pml_width, 'free_surface': self.free_surface, 'engine': self.engine, 'eps': self.eps}
+
+def with_physics_output(net:keras.Model) -> keras.Model:
+    "`net` with two outputs: `velocity` (for the velocity losses) and `physics` (the same tensor, for `PhysicsLoss`, whose target is the gathers)."
+    x = keras.Input(net.input_shape[1:], name='gathers')
+    v = net(x)
+    return keras.Model(x, {'velocity': keras.layers.Identity(name='velocity')(v), 'physics': keras.layers.Identity(name='physics')(v)},
+                       name=f'{net.name}_physics')
+
+# %% ../../nbs/71_velnet.models.ipynb #767d29ba
+def _images(x) -> np.ndarray:
+    "Velocity models as a float64 array (B, nz, nx)."
+    x = np.asarray(x, float)
+    if x.ndim == 4 and x.shape[-1] == 1: x = x[..., 0]
+    if x.ndim == 2: x = x[None]
+    if x.ndim != 3: raise DescriptionError('velocity models are (B, nz, nx, 1), (B, nz, nx) or (nz, nx)', path='$', value=list(np.shape(x)))
+    return x
+
+def mae(pred, true) -> float:
+    "Mean absolute error, normalised units."
+    return float(np.mean(np.abs(_images(pred) - _images(true))))
+
+def rmse(pred, true) -> float:
+    "Root-mean-square error, normalised units."
+    return float(np.sqrt(np.mean((_images(pred) - _images(true)) ** 2)))
+
+def ssim(pred, true) -> float:
+    "Mean SSIM of the models rescaled from [-1, 1] to [0, 1] (Gaussian window 11, sigma 1.5)."
+    return float(np.mean(ssim_np((_images(pred) + 1) / 2, (_images(true) + 1) / 2)))
+
+def mape(pred, true, vrange=VRANGE) -> float:
+    "Mean absolute percentage error of the velocity in m/s, in %."
+    vp, vt = to_velocity(_images(pred), vrange), to_velocity(_images(true), vrange)
+    return float(100 * np.mean(np.abs(vp - vt) / vt))
+
+def evaluate(pred, true, vrange=VRANGE) -> dict:
+    "MAE, RMSE, SSIM (normalised units) and MAPE (%, m/s) of predictions against the truth."
+    return {'mae': mae(pred, true), 'rmse': rmse(pred, true), 'ssim': ssim(pred, true), 'mape': mape(pred, true, vrange)}
+
+# %% ../../nbs/71_velnet.models.ipynb #a75b13d9
+metrics = Registry('velocity metric')
+
+@keras.saving.register_keras_serializable('geoinversion')
+class SSIMMetric(keras.metrics.Mean):
+    "Mean SSIM of the velocity images rescaled from [-1, 1] to [0, 1]."
+    def __init__(self, name='ssim', **kw): super().__init__(name=name, **kw)
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(ssim_tf((tf.cast(y_pred, self.dtype) + 1) / 2, (tf.cast(y_true, self.dtype) + 1) / 2), sample_weight)
+
+@keras.saving.register_keras_serializable('geoinversion')
+class MAPEMetric(keras.metrics.Mean):
+    "Mean absolute percentage error of the velocity in m/s, in %."
+    def __init__(self, vrange=VRANGE, name='mape', **kw): super().__init__(name=name, **kw); self.vrange = check_vrange(vrange)
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        return super().update_state(100 * VelocityMAPE(self.vrange).call(tf.cast(y_true, self.dtype), tf.cast(y_pred, self.dtype)), sample_weight)
+    def get_config(self): return {**super().get_config(), 'vrange': list(self.vrange)}
+
+@metrics.register('mae')
+def _mae_metric(vrange=VRANGE): "Mean absolute error, normalised units."; return keras.metrics.MeanAbsoluteError(name='mae')
+@metrics.register('rmse')
+def _rmse_metric(vrange=VRANGE): "Root-mean-square error, normalised units."; return keras.metrics.RootMeanSquaredError(name='rmse')
+@metrics.register('ssim')
+def _ssim_metric(vrange=VRANGE): "Mean SSIM on [0, 1]-rescaled images."; return SSIMMetric()
+@metrics.register('mape')
+def _mape_metric(vrange=VRANGE): "MAPE of the velocity in m/s, %."; return MAPEMetric(vrange)
