@@ -131,10 +131,12 @@ _BUILTIN = {
     PLUGINS: {'distributions': 'geoinversion.distributions', 'graph': 'geoinversion.graph', 'training': 'geoinversion.training',
               'volcano': 'geoinversion.volcano.sources', 'glacier': 'geoinversion.glacier.train', 'seismic_data': 'geoinversion.seismic.data',
               'seismic_models': 'geoinversion.seismic.models', 'wave': 'geoinversion.wave.models',
-              'fwi_misfits': 'geoinversion.fwi.misfits', 'fwi_optimizers': 'geoinversion.fwi.optimizers'},
-    KERAS_OBJECTS: {'graph': 'geoinversion.graph', 'training': 'geoinversion.training', 'seismic': 'geoinversion.seismic.models'},
+              'fwi_misfits': 'geoinversion.fwi.misfits', 'fwi_optimizers': 'geoinversion.fwi.optimizers',
+              'velnet_data': 'geoinversion.velnet.data', 'velnet_models': 'geoinversion.velnet.models'},
+    KERAS_OBJECTS: {'graph': 'geoinversion.graph', 'training': 'geoinversion.training', 'seismic': 'geoinversion.seismic.models',
+                    'velnet': 'geoinversion.velnet.models'},
     COMMANDS: {'volcano': 'geoinversion.volcano.cli', 'glacier': 'geoinversion.glacier.cli', 'seismic': 'geoinversion.seismic.cli',
-               'fwi': 'geoinversion.fwi.cli', 'wave': 'geoinversion.wave.cli'}}
+               'fwi': 'geoinversion.fwi.cli', 'wave': 'geoinversion.wave.cli', 'velnet': 'geoinversion.velnet.cli'}}
 
 def plugins(group:str=PLUGINS) -> dict:
     "{name: module} of an entry-point group: geoinversion's own (from its metadata, or the built-in table) and other packages'."
