@@ -300,3 +300,13 @@ def test_fuzz_the_data_description(tmp_path, monkeypatch):
     counts, failures = test_fuzz.run_stage('velnet data', tmp_path)
     assert counts['cases'] >= 100, counts
     assert not failures, f'{len(failures)} of {counts["cases"]} cases fail:\n' + '\n'.join(failures[:60])
+
+def test_models_of_one_velocity_ask_for_a_range(tmp_path):
+    from geoinversion.velnet.data import VelocityScaler
+    root = tmp_path / 'const'
+    for i in range(2):
+        d = root / f's{i}'; d.mkdir(parents=True)
+        np.save(d / 'receiver_data_src_0.npy', np.ones((10, 4), np.float32))
+        np.save(d / 'vp_model.npy', np.full((6, 6), 2000, np.float32))
+    with pytest.raises(DataError, match=r'same velocity \(2000 m/s\).*velocity_range'):
+        VelocityScaler.fit(VelocityDataset(root))

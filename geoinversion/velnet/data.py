@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from ..core import DescriptionError, GeoinversionError, Registry, read_json, write_json
-from ..descriptions import Description, Invalid, load_description, named, validate_nested
+from ..descriptions import kinds, Description, Invalid, load_description, named, validate_nested
 
 # %% auto #0
 __all__ = ['LAYOUTS', 'data_scalers', 'augmentations', 'Velocity', 'DataError', 'npy_header', 'natural_key', 'Sample',
@@ -381,6 +381,9 @@ class VelocityScaler:
             m = dataset.read_model(int(i))
             if m is None: raise DataError(f'{dataset.root}: no velocity models to take the range of')
             lo, hi = min(lo, float(m.min())), max(hi, float(m.max()))
+        if not hi > lo:
+            raise DataError(f'{dataset.root}: every training model has the same velocity ({lo:g} m/s): there is no range to scale to [-1, 1]; '
+                            'give the range in the description (data.velocity_range: [vmin, vmax])')
         return cls(lo, hi)
     def __eq__(self, other): return isinstance(other, VelocityScaler) and self.to_dict() == other.to_dict()
     def __repr__(self): return f'VelocityScaler(vmin={self.vmin:g}, vmax={self.vmax:g})'
@@ -626,6 +629,10 @@ class VelnetDataDescription(Description):
 def load_velnet_data(src) -> VelnetDataDescription:
     "Validate the data section of a velocity-network description (path, JSON string or dict)."
     return load_description(src, VelnetDataDescription)
+
+kinds.register('velnet_data', overwrite=True)(lambda: VelnetDataDescription)   # for `geoinversion describe`
+kinds.register('velnet_training', overwrite=True)(lambda: __import__('geoinversion.velnet.train', fromlist=['x']).VelnetTrainingDescription)
+
 
 # %% ../../nbs/70_velnet.data.ipynb #4d5e9a8a
 def augmentation(spec=None, # an `Augment`, or a list of `{"name", "params", "p"}` dicts, names, `Augmentation`s or `AugmentSpec`s
