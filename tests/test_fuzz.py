@@ -40,6 +40,8 @@ def loaders():
     from geoinversion.seismic.models import load_gbf_description
     from geoinversion.fwi.problem import load_fwi_description
     from geoinversion.wave.datasets import load_wave_dataset_description
+    from geoinversion.velnet.data import load_velnet_data
+    from geoinversion.velnet.train import load_velnet_training
     mogi = read_description('volcano_mogi')[0]
     mctigue = {**mogi, 'name': 'sphere', 'generation_type': 'mctigue', 'fixed': {'x0': 100.0, 'mu': 3e10},
                'distributions': {'depth': {'type': 'truncated_normal', 'mean': 3000, 'std': 500, 'low': 2000, 'high': 5000},
@@ -64,6 +66,43 @@ def loaders():
     volcano_signed = ['*.fixed.x0', '*.fixed.y0', '*.distributions.*.low', '*.distributions.*.high', '*.distributions.*.mean',
                       '*.distributions.*.mean_log', '*.distributions.*.loc', '*.distributions.*.value', '*.heading', '*.fill',
                       '*.distributions.delta_volume.*', '*.distributions.pressure.*']
+    # velocity networks: the shipped run's data section, and data sections with every optional field written out (each
+    # augmentation with all its parameters; both data scalers with their fitted numbers given); the folder need not exist
+    velnet = read_description('velnet_flatvel_a')[0]
+    velnet_data_full = {'folder': 'data/flatvel', 'layout': 'openfwi', 'validation': 0.2, 'seed': 7,
+                        'scaler': {'name': 'robust', 'params': {'low': 10.0, 'high': 90.0, 'center': -0.5, 'scale': 2.0}},
+                        'scaler_samples': 16, 'velocity_range': [1500.0, 4500.0],
+                        'augment': [{'name': 'time_shift', 'params': {'max_shift': 5}, 'p': 0.5},
+                                    {'name': 'noise', 'params': {'snr_db': 20.0}, 'p': 0.3},
+                                    {'name': 'amplitude', 'params': {'low': 0.5, 'high': 2.0, 'per_source': True}, 'p': 0.5},
+                                    {'name': 'bandpass', 'params': {'low_hz': 2.0, 'high_hz': 30.0, 'dt': 0.001, 'order': 4}, 'p': 0.2},
+                                    {'name': 'trace_dropout', 'params': {'fraction': 0.1}, 'p': 0.2},
+                                    {'name': 'flip', 'params': {}, 'p': 0.5}]}
+    velnet_data_log = {'folder': 'data/flatvel', 'layout': 'folders', 'validation': 0.1, 'seed': 0,
+                       'scaler': {'name': 'log', 'params': {'scale': 0.01, 'percentile': 95.0}}, 'scaler_samples': 32,
+                       'velocity_range': [1500.0, 4500.0], 'augment': []}
+    # the training stage: the shipped run, every optional field written out (the data section too: its errors must come
+    # out at their place under $.data), and the other networks with all their parameters beside only the required fields
+    velnet_full = {'name': 'velnet_full', 'data': velnet_data_full, 'test': 'data/flatvel_test', 'network': 'inversionnet',
+                   'network_params': {'width': 0.5, 'name': 'inversionnet_half'},
+                   'loss': {'l1': 1.0, 'l2': 0.5, 'mape': 0.1, 'gradient': 0.1, 'ssim': 0.1},
+                   'physics': {'weight': 0.1, 'shots': [2], 'normalise': 'global', 'engine': 'numba',
+                               'acquisition': {'dx': 10.0, 'dt': 0.001, 'freq': 15.0, 'sources': [[1, 0], [1, 34], [1, 69]],
+                                               'receivers': [[1, 0], [1, 35], [1, 69]], 'order': 8, 'pml_width': 20, 'free_surface': True}},
+                   'metrics': ['mae', 'rmse', 'ssim', 'mape'], 'epochs': 50, 'batch_size': 16, 'steps_per_epoch': 100,
+                   'optimizer': 'adamw', 'learning_rate': 1e-4, 'min_learning_rate': 1e-6, 'patience': 5, 'callbacks': ['cosine_schedule'],
+                   'criterion': 'val_velocity_loss', 'mixed_precision': 'off', 'tta': True, 'post_process': 1.0, 'figure_samples': 4}
+    velnet_seednet = {'data': {'folder': 'data/flatvel'}, 'epochs': 1, 'network': 'seednet',
+                      'network_params': {'filters': 16, 'blocks': 3, 'grid': [8, 8], 'embed_dim': 64, 'heads': 4, 'decoder': 'transformer',
+                                         'layers': 2, 'head': 'softplus', 'dropout': 0.1, 'name': 'seednet_small'}}
+    velnet_ensemble = {'data': {'folder': 'data/flatvel'}, 'epochs': 1, 'network': 'ensemble',
+                       'network_params': {'members': [{'network': 'inversionnet', 'params': {'width': 0.25}},
+                                                      {'network': 'seednet', 'params': {'filters': 8}}], 'name': 'pair'}}
+    velnet_ref = common_ref + ['$.layout', '*.scaler.name', '$.network', '*.network_params.members[*].network', '$.metrics[*]',
+                               '$.callbacks[*]', '$.criterion', '$.mixed_precision', '*.physics.normalise', '*.physics.engine',
+                               '*.network_params.decoder', '*.network_params.head']
+    velnet_name = common_name + ['*.network_params.name']
+    velnet_signed = ['*.scaler.params.center']
     return {
         'volcano dataset': (load_dataset_description, [mogi, mctigue],
                             dict(signed=volcano_signed, ref=common_ref, name=common_name, free=[], empty_ok=[], nan_ok=['*.mask.fill'])),
@@ -97,6 +136,11 @@ def loaders():
                                                                          'source_depth': 1, 'receiver_depth': 2, 'order': 4, 'pml_width': 12,
                                                                          'free_surface': True}}],
                          dict(signed=[], ref=common_ref + ['$.family'], name=[], free=[], empty_ok=[])),
+        'velnet data': (load_velnet_data, [velnet['data'], velnet_data_full, velnet_data_log],
+                        dict(signed=velnet_signed, ref=velnet_ref, name=velnet_name, free=['$.folder'], empty_ok=['$.augment'])),
+        'velnet training': (load_velnet_training, [velnet, velnet_full, velnet_seednet, velnet_ensemble],
+                            dict(signed=velnet_signed, ref=velnet_ref, name=velnet_name, free=['$.data.folder', '$.test'],
+                                 empty_ok=['$.data.augment', '$.metrics', '$.callbacks'])),
     }
 
 
@@ -169,6 +213,10 @@ def mutations(base, rules, loaded):
 def dumped(obj, loader, raw, path):
     "The value at `path` of the loaded description (nested descriptions loaded by their own loader)."
     d = obj.model_dump(mode='json')
+    from geoinversion.velnet.train import VelnetTrainingDescription
+    if isinstance(obj, VelnetTrainingDescription) and len(path) > 1 and path[0] == 'data' and isinstance(raw.get('data'), dict):
+        from geoinversion.velnet.data import load_velnet_data   # the data section as its own loader reads it
+        return at(load_velnet_data(obj.data).model_dump(mode='json'), path[1:])
     if len(path) > 1 and path[0] in ('dataset', 'model') and isinstance(raw.get(path[0]), dict):
         sub = getattr(obj, path[0])
         from geoinversion.volcano.training import TrainingDescription
@@ -199,6 +247,16 @@ def related(reported: str, mutated_path: str) -> bool:
 
 def run_stage(stage, tmp_path):
     "Every mutation of the stage's bases through its loader; returns the counts and the failures."
+    # the registries read the installed packages' entry points again at every lookup of a name (~20 ms each here); nothing
+    # is installed while a stage runs, so they are read once per stage: the same validation, a stage in seconds
+    import functools
+    from unittest import mock
+    import geoinversion.core as core
+    with mock.patch.object(core, 'plugins', functools.lru_cache(core.plugins)):
+        return _run_stage(stage, tmp_path)
+
+
+def _run_stage(stage, tmp_path):
     loader, bases, rules = loaders()[stage]
     counts = dict(cases=0, rejected=0, accepted=0)
     failures = []
@@ -243,7 +301,7 @@ def run_stage(stage, tmp_path):
 
 
 STAGES = ['volcano dataset', 'volcano training', 'glacier dataset', 'glacier training', 'glacier drawing', 'GBF training', 'FWI',
-          'wave dataset']
+          'wave dataset', 'velnet data', 'velnet training']
 
 
 @pytest.mark.parametrize('stage', STAGES)
