@@ -152,3 +152,44 @@ def test_bad_data_folder_is_one_clear_line(tmp_path, spoil):
     assert code != 0 and 'Traceback' not in err, err
     last = err.strip().splitlines()[-1]
     assert where in last, last
+
+MIRRORED = r'''
+import json, sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from geoinversion.core import read_json
+from geoinversion.velnet.train import train_velnet
+run = train_velnet(json.loads(sys.argv[1]), 0, sys.argv[2], verbose=0, strategy='mirrored')   # (one strategy per process)
+print(read_json(run / 'run.json')['summary']['replicas'])
+'''
+
+def test_two_devices_with_a_remainder_train(tmp_path, dataset):
+    "Two logical CPUs under MirroredStrategy, 12 training samples in batches of 8 and 4 validation samples: the remainders do not reach the replicas."
+    import subprocess, sys
+    d = {'name': 'two', 'data': {'folder': str(dataset), 'validation': 0.25}, 'network_params': {'width': 0.125}, 'epochs': 1,
+         'batch_size': 8, 'tta': False, 'figure_samples': 0}
+    for k, desc in enumerate((d, {**d, 'physics': {'weight': 0.1}})):   # with the physics term too (eager steps)
+        r = subprocess.run([sys.executable, '-c', MIRRORED, json.dumps(desc), str(tmp_path / f'run{k}')], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        assert r.stdout.strip().splitlines()[-1] == '2'
+
+
+def test_predict_refuses_models_of_another_grid(tmp_path, dataset):
+    from geoinversion.wave.datasets import generate
+    cli('velnet-train', '--config', description(tmp_path, dataset, epochs=1, tta=False, figure_samples=0), '--out', tmp_path / 'run', '--quiet')
+    generate({'family': {'type': 'flat_layers', 'variant': 'A', 'nz': 32, 'nx': 24, 'layers': [2, 4]}, 'n_samples': 2, 'chunk': 2,
+              'acquisition': ACQ}, tmp_path / 'other', scheduler='serial', progress=False)
+    code, err = in_process('velnet-predict', '--model', tmp_path / 'run', '--data', tmp_path / 'other', '--out', tmp_path / 's.npz')
+    assert code != 0 and 'predicts [24, 24]' in err and 'Traceback' not in err, err
+    assert not (tmp_path / 's.npz').exists()
+
+def test_nan_met_while_training_names_the_file(tmp_path, dataset):
+    "A NaN in a sample the scaler estimate does not read: met inside tf.data, reported as the bad file, not as TensorFlow's error."
+    shutil.copytree(dataset, tmp_path / 'ds')
+    f = tmp_path / 'ds' / 'samples' / 'sample_000005' / 'receiver_data_src_1.npy'
+    a = np.load(f); a[3, 3] = np.nan; np.save(f, a)
+    cfg = description(tmp_path, tmp_path / 'ds' / 'samples', epochs=1)
+    d = json.loads(cfg.read_text()); d['data']['scaler_samples'] = 1; cfg.write_text(json.dumps(d))
+    code, err = in_process('velnet-train', '--config', cfg, '--out', tmp_path / 'run')
+    assert code != 0 and 'sample_000005' in err and 'unexpected' not in err and 'InvalidArgument' not in err, err
