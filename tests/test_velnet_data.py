@@ -90,7 +90,7 @@ def test_folder_of_unrelated_files(tmp_path):
 
 
 def test_openfwi_layout_asked_of_a_folder_layout(tmp_path):
-    fails(tmp_path / 'ds', 'no data_*.npy files', folder=folders(tmp_path / 'ds'), layout='openfwi')
+    fails(tmp_path / 'ds', 'no data*.npy / seis*.npy files', folder=folders(tmp_path / 'ds'), layout='openfwi')
 
 
 def test_unknown_layout(tmp_path):
@@ -180,13 +180,13 @@ def test_openfwi_mismatched_data_files(tmp_path):
 def test_openfwi_model_without_data(tmp_path):
     root = openfwi(tmp_path / 'ds')
     (root / 'data_0001.npy').unlink()
-    fails(root / 'model_0001.npy', 'no data_0001.npy beside it', folder=root)
+    fails(root / 'model_0001.npy', 'no data file numbered 0001 (data_0001.npy', folder=root)
 
 
 def test_openfwi_data_without_its_model(tmp_path):
     root = openfwi(tmp_path / 'ds')
     (root / 'model_0000.npy').unlink()
-    fails(root / 'data_0000.npy', 'no model_0000.npy beside it', folder=root)
+    fails(root / 'data_0000.npy', 'no model file numbered 0000 (model_0000.npy', folder=root)
 
 
 def test_openfwi_data_of_three_dimensions(tmp_path):
@@ -310,3 +310,18 @@ def test_models_of_one_velocity_ask_for_a_range(tmp_path):
         np.save(d / 'vp_model.npy', np.full((6, 6), 2000, np.float32))
     with pytest.raises(DataError, match=r'same velocity \(2000 m/s\).*velocity_range'):
         VelocityScaler.fit(VelocityDataset(root))
+
+def test_openfwi_as_it_is_distributed(tmp_path):
+    "OpenFWI's own files: data/dataN.npy beside model/modelN.npy (FlatVel, CurveVel), and seisX.npy beside velX.npy (the Fault families)."
+    a = tmp_path / 'flat'; (a / 'data').mkdir(parents=True); (a / 'model').mkdir()
+    for k in (1, 2, 10):
+        np.save(a / 'data' / f'data{k}.npy', np.full((3, 5, 20, 7), k, np.float32))
+        np.save(a / 'model' / f'model{k}.npy', np.full((3, 1, 6, 6), 1500. + k, np.float32))
+    ds = VelocityDataset(a)
+    assert (len(ds), ds.data_shape, ds.model_shape) == (9, (5, 20, 7), (6, 6))
+    assert ds.ids[:4] == ['data1[0]', 'data1[1]', 'data1[2]', 'data2[0]'] and ds.read_model(8)[0, 0] == 1510 and ds.read_data(8)[0, 0, 0] == 10
+    b = tmp_path / 'fault'; b.mkdir()
+    np.save(b / 'seis2_1_0.npy', np.zeros((2, 5, 20, 7), np.float32)); np.save(b / 'vel2_1_0.npy', np.full((2, 1, 6, 6), 2000, np.float32))
+    assert len(VelocityDataset(b)) == 2
+    (a / 'model' / 'model10.npy').unlink()
+    with pytest.raises(DataError, match=r'data10\.npy: no model file numbered 10'): VelocityDataset(a, labels=True)

@@ -90,19 +90,28 @@ def _labels(has:list, where:list, labels:bool|None) -> bool:
     return k == n
 
 # %% ../../nbs/70_velnet.data.ipynb #476a97de
-_BATCH = re.compile(r'(data|model)_(.+)\.npy')
+_BATCH = re.compile(r'(data|seis|model|vel)_?(.+)\.npy')   # ours: data_0000/model_0000; OpenFWI's: data/data1 + model/model1, seis2_1_0 + vel2_1_0
+_KIND = {'data': 'data', 'seis': 'data', 'model': 'model', 'vel': 'model'}
+
+def _batch_files(root:Path):
+    "(kind, number, path) of the batched files in `root` and in its `data/`, `model/`, `seis/`, `vel/` folders, as OpenFWI ships them."
+    for d in (root, *(root / n for n in _KIND)):
+        if not d.is_dir(): continue
+        for p in d.iterdir():
+            m = _BATCH.fullmatch(p.name)
+            if m and p.is_file(): yield _KIND[m.group(1)], m.group(2), p
 
 def _list_openfwi(root:Path, labels:bool|None):
     "Samples, data shape (S, nt, R) and model shape (nz, nx) of an OpenFWI-layout folder, from the headers."
     files = {'data': {}, 'model': {}}
-    for p in root.iterdir():
-        m = _BATCH.fullmatch(p.name)
-        if m and p.is_file(): files[m.group(1)][m.group(2)] = p
+    for kind, k, p in _batch_files(root):
+        if k in files[kind]: raise DataError(f'{p}: a second {kind} file numbered {k} (the other: {files[kind][k]})')
+        files[kind][k] = p
     datas, models = files['data'], files['model']
-    if not datas and not models: raise DataError(f'{root}: no samples: no data_*.npy files (OpenFWI layout) in it')
-    for k in sorted(set(models) - set(datas), key=natural_key): raise DataError(f'{models[k]}: no data_{k}.npy beside it')
+    if not datas and not models: raise DataError(f'{root}: no samples: no data*.npy / seis*.npy files (OpenFWI layout) in it or in its data/ folder')
+    for k in sorted(set(models) - set(datas), key=natural_key): raise DataError(f'{models[k]}: no data file numbered {k} (data_{k}.npy, data{k}.npy or seis{k}.npy) for it')
     keys = sorted(datas, key=natural_key)
-    labels = _labels([k in models for k in keys], [f'{datas[k]}: no model_{k}.npy beside it' for k in keys], labels)
+    labels = _labels([k in models for k in keys], [f'{datas[k]}: no model file numbered {k} (model_{k}.npy, model{k}.npy or vel{k}.npy) for it' for k in keys], labels)
     samples, dshapes, mshapes = [], [], []
     for k in keys:
         p = datas[k]
@@ -176,11 +185,12 @@ def detect_layout(folder:str|os.PathLike, # the dataset folder (or a generated d
     if not folder.is_dir(): raise DataError(f'{folder}: no such folder' if not folder.exists() else f'{folder}: not a folder')
     sub = {'openfwi': folder / 'openfwi', 'folders': folder / 'samples'}
     if layout != 'auto': return layout, (sub[layout] if sub[layout].is_dir() else folder)
-    if any(_BATCH.fullmatch(p.name) for p in folder.glob('*.npy')): return 'openfwi', folder
+    if next(_batch_files(folder), None) is not None: return 'openfwi', folder
     if any(_SOURCE.fullmatch(p.name) for p in folder.glob('*/*.npy')): return 'folders', folder
     for kind, path in sub.items():   # a generated dataset's root: OpenFWI files first (fewer files to open)
         if path.is_dir(): return kind, path
-    raise DataError(f'{folder}: no samples: neither data_*.npy files (OpenFWI layout) nor folders holding receiver_data_src_<i>.npy files')
+    raise DataError(f'{folder}: no samples: neither OpenFWI batched files (data_0000.npy + model_0000.npy, data/data1.npy + model/model1.npy, '
+                    'seis2_1_0.npy + vel2_1_0.npy) nor folders holding receiver_data_src_<i>.npy files (and vp_model.npy)')
 
 # %% ../../nbs/70_velnet.data.ipynb #cf98a091
 def _check_finite(a:np.ndarray, s:Sample, which:str):
@@ -615,7 +625,7 @@ class VelnetDataDescription(Description):
     folder: str = Field(description='the dataset folder (OpenFWI batched arrays or per-sample folders)')
     layout: Literal['auto', 'openfwi', 'folders'] = Field('auto', description="the layout ('auto': found from the files)")
     validation: float = Field(0.2, ge=0, lt=1, description='fraction of the samples kept for validation')
-    seed: int = Field(0, ge=0, le=2**32 - 1, description='seeds the split, the scaler estimate, the order and the augmentations')
+    seed: int = Field(0, ge=0, le=2**32 - 1, description='seeds the split and the scaler estimate (the order and augmentations of a training run follow its --seed)')
     scaler: ScalerSpec = Field(default_factory=lambda: ScalerSpec(name='log'), description='the data scaler')
     scaler_samples: int = Field(32, ge=1, le=100000, description='training samples read to estimate the data scaler')
     velocity_range: tuple[Velocity, Velocity]|None = Field(None, description='[vmin, vmax] m/s mapped to [-1, 1]; null: the training models\' range')
