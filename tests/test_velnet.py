@@ -22,6 +22,13 @@ def dataset(tmp_path_factory):
               'acquisition': ACQ}, out, scheduler='serial', progress=False)
     return out
 
+@pytest.fixture(scope='module')
+def trained(dataset, tmp_path_factory):
+    "One run of one epoch on the dataset, trained in this process, for the tests of predictions."
+    from geoinversion.velnet.train import train_velnet
+    tmp = tmp_path_factory.mktemp('trained')
+    return train_velnet(json.loads(description(tmp, dataset, epochs=1, figure_samples=0).read_text()), 0, tmp / 'run', verbose=0)
+
 def description(tmp_path, dataset, **change):
     d = {'name': 'tiny', 'data': {'folder': str(dataset), 'validation': 0.25, 'augment': [{'name': 'flip', 'p': 0.5}]},
          'network_params': {'width': 0.125}, 'epochs': 3, 'batch_size': 4, 'figure_samples': 2, **change}
@@ -76,11 +83,9 @@ def test_papermill_equals_cli(tmp_path, dataset):
     assert json.loads((tmp_path / 'cli' / 'test_metrics.json').read_text()) == json.loads((tmp_path / 'pm' / 'test_metrics.json').read_text())
     for a, b in zip(weights(tmp_path / 'cli'), weights(tmp_path / 'pm')): np.testing.assert_array_equal(a, b)
 
-def test_predict_on_dask_equals_in_process(tmp_path, dataset):
-    cfg = description(tmp_path, dataset, epochs=1)
-    cli('velnet-train', '--config', cfg, '--out', tmp_path / 'run', '--quiet')
-    here = cli('velnet-predict', '--model', tmp_path / 'run', '--data', dataset / 'openfwi', '--out', tmp_path / 'here.npz', '--tta')
-    there = cli('velnet-predict', '--model', tmp_path / 'run', '--data', dataset / 'openfwi', '--out', tmp_path / 'dask.npz', '--tta',
+def test_predict_on_dask_equals_in_process(tmp_path, dataset, trained):
+    here = cli('velnet-predict', '--model', trained, '--data', dataset / 'openfwi', '--out', tmp_path / 'here.npz', '--tta')
+    there = cli('velnet-predict', '--model', trained, '--data', dataset / 'openfwi', '--out', tmp_path / 'dask.npz', '--tta',
                 '--scheduler', 'local', '--chunk', 5, '--figure', tmp_path / 'pred.png')
     a, b = np.load(tmp_path / 'here.npz'), np.load(tmp_path / 'dask.npz')
     assert sorted(a.files) == sorted(b.files) and len(a.files) == 16
@@ -175,12 +180,11 @@ def test_two_devices_with_a_remainder_train(tmp_path, dataset):
         assert r.stdout.strip().splitlines()[-1] == '2'
 
 
-def test_predict_refuses_models_of_another_grid(tmp_path, dataset):
+def test_predict_refuses_models_of_another_grid(tmp_path, trained):
     from geoinversion.wave.datasets import generate
-    cli('velnet-train', '--config', description(tmp_path, dataset, epochs=1, tta=False, figure_samples=0), '--out', tmp_path / 'run', '--quiet')
     generate({'family': {'type': 'flat_layers', 'variant': 'A', 'nz': 32, 'nx': 24, 'layers': [2, 4]}, 'n_samples': 2, 'chunk': 2,
               'acquisition': ACQ}, tmp_path / 'other', scheduler='serial', progress=False)
-    code, err = in_process('velnet-predict', '--model', tmp_path / 'run', '--data', tmp_path / 'other', '--out', tmp_path / 's.npz')
+    code, err = in_process('velnet-predict', '--model', trained, '--data', tmp_path / 'other', '--out', tmp_path / 's.npz')
     assert code != 0 and 'predicts [24, 24]' in err and 'Traceback' not in err, err
     assert not (tmp_path / 's.npz').exists()
 
