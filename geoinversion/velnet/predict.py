@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core import GeoinversionError, atomic_write, read_json
 from ..runs import run_status
-from .data import DataError, Normalisation, VelocityDataset, post_process, tta_flip
+from .data import DataError, Normalisation, VelocityDataset, post_process
 
 # %% auto #0
 __all__ = ['check_run', 'load_trained', 'predict_chunk', 'predict', 'predict_chunks', 'SubmissionWriter', 'write_submission',
@@ -74,18 +74,10 @@ def predict_chunk(run, # a finished velnet training run
     net, norm, shapes, _ = load_trained(run)
     ds = VelocityDataset(folder, layout)
     _check_shapes(ds, shapes, run, folder)
-    def head(x):
-        y = net(x, training=False)
-        return np.asarray(y['velocity'] if isinstance(y, dict) else y, np.float32)
-    out = []
-    idx = np.asarray(indices, int)
-    for k in range(0, len(idx), batch_size):
-        x = np.stack([norm.forward(ds.read_data(int(j)))[0] for j in idx[k:k + batch_size]]).astype(np.float32)
-        y = np.asarray(tta_flip(head, x) if tta else head(x), np.float32).reshape(len(x), *shapes['model'])
-        v = norm.inverse_model(y).astype(np.float64)
-        if sigma is not None: v = post_process(v, norm.model.vmin, norm.model.vmax, sigma=sigma)
-        out.append(np.asarray(v, np.float64))
-    return np.concatenate(out) if out else np.zeros((0, *shapes['model']))
+    from geoinversion.velnet.train import predict_normalised   # the batch loop the run's own scoring uses
+    v = norm.inverse_model(predict_normalised(net, ds, indices, norm, batch_size, tta)).astype(np.float64)
+    if sigma is not None: v = post_process(v, norm.model.vmin, norm.model.vmax, sigma=sigma)
+    return np.asarray(v, np.float64)
 
 def predict(run, # a finished velnet training run
             folder, # the dataset folder (OpenFWI batched arrays or per-sample folders; models not needed)
