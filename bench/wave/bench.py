@@ -18,7 +18,9 @@ environment:
     bench/.venv-wave/bin/pip install -e . --no-deps
     bench/.venv-wave/bin/python bench/wave/bench.py [--repeat 3] [--skip-large]
 
-Every time is the best of --repeat runs after one warm-up run. The Numba engine keeps its keep-all
+Every time is the best of --repeat runs after one warm-up run. `--rounds N` first compares the forward runs of geoinversion and
+Deepwave interleaved, N rounds of (ours, theirs) on each set-up, and prints every round's ratio: on a shared machine the
+load changes between two engines timed one after the other, and the goal (ours at least as fast) must hold in every round. The Numba engine keeps its keep-all
 gradient buffer between runs (fresh memory costs a page fault per page), so its default row is what
 repeated gradients cost, as in an inversion; the "as a first run" row frees that buffer before each
 run and shows what the first gradient of a given size costs.
@@ -187,13 +189,33 @@ def agreement(ref, other):
     return abs(float(a @ b / math.sqrt((a @ a) * (b @ b))))
 
 
+def rounds(cases, n, repeat):
+    "Forward runs of geoinversion and Deepwave interleaved: n rounds of (ours, Deepwave), each the best of `repeat`; a table of every round."
+    print(f"\nForward runs interleaved, {n} rounds, each time the best of {repeat}; ratio = Deepwave's time / ours (>= 1: ours is faster)\n")
+    print('| set-up | round | geoinversion (s) | Deepwave (s) | ratio |')
+    print('|---|---:|---:|---:|---:|')
+    worst = {}
+    for name, p in cases:
+        f, g = ours(p), deepwave_fn(p)
+        f(); g()
+        for r in range(n):
+            a, b = timed(f, repeat), timed(g, repeat)
+            worst[name] = min(worst.get(name, math.inf), b / a)
+            print(f'| {name} | {r + 1} | {a:.3f} | {b:.3f} | {b / a:.2f}x |', flush=True)
+    for name, w in worst.items(): print(f'\n{name}: lowest ratio over {n} rounds {w:.2f}x')
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--repeat', type=int, default=3)
     ap.add_argument('--skip-large', action='store_true')
+    ap.add_argument('--rounds', type=int, default=0, help='first, N rounds of forward runs of ours and Deepwave interleaved')
+    ap.add_argument('--rounds-only', action='store_true', help='only the interleaved rounds, not the table of every engine')
     args = ap.parse_args()
     cases = [('OpenFWI 70x70, 1000 steps, 5 shots', setup(70, 70, 1000, 5, 70))]
     if not args.skip_large: cases.append(('300x900, 2000 steps, 1 shot', setup(300, 900, 2000, 1, 300)))
+    if args.rounds: rounds(cases, args.rounds, args.repeat)
+    if args.rounds_only: return
     print(f"\n{os.cpu_count()} CPU cores; order {ORDER}, absorbing layer {PML} cells, float32")
     print("'same problem': the same C-PML; 'agreement': correlation of the shot gathers with geoinversion's;")
     print("the ratio is the fastest other same-problem engine's time over this engine's time\n")
