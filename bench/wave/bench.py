@@ -20,7 +20,8 @@ environment:
 
 Every time is the best of --repeat runs after one warm-up run. `--rounds N` first compares the forward runs of geoinversion and
 Deepwave interleaved, N rounds of (ours, theirs) on each set-up, and prints every round's ratio: on a shared machine the
-load changes between two engines timed one after the other, and the goal (ours at least as fast) must hold in every round. The Numba engine keeps its keep-all
+load changes between two engines timed one after the other (the order alternates from round to round), and the goal (ours at
+least as fast) must hold in every round. The Numba engine keeps its keep-all
 gradient buffer between runs (fresh memory costs a page fault per page), so its default row is what
 repeated gradients cost, as in an inversion; the "as a first run" row frees that buffer before each
 run and shows what the first gradient of a given size costs.
@@ -198,8 +199,9 @@ def rounds(cases, n, repeat):
     for name, p in cases:
         f, g = ours(p), deepwave_fn(p)
         f(); g()
-        for r in range(n):
-            a, b = timed(f, repeat), timed(g, repeat)
+        for r in range(n):   # the order alternates (ours first, then theirs first): a load that drifts through a round favours neither
+            if r % 2 == 0: a, b = timed(f, repeat), timed(g, repeat)
+            else: b, a = timed(g, repeat), timed(f, repeat)
             worst[name] = min(worst.get(name, math.inf), b / a)
             print(f'| {name} | {r + 1} | {a:.3f} | {b:.3f} | {b / a:.2f}x |', flush=True)
     for name, w in worst.items(): print(f'\n{name}: lowest ratio over {n} rounds {w:.2f}x')
