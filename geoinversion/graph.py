@@ -97,6 +97,8 @@ class Conv2d(Module):
     padding: Literal['same', 'valid'] = Field('same', description='"same" keeps the size (at stride 1), "valid" does not pad')
     activation: ActivationName = Field('relu', description='activation name, or null for linear')
     batch_norm: bool = Field(False, description='batch normalisation between the convolution and the activation')
+    bn_momentum: float = Field(0.99, gt=0, lt=1, description='momentum of the batch normalisation\'s moving mean and variance (Keras sense: PyTorch\'s 0.1 is 0.9 here)')
+    bn_epsilon: float = Field(1e-3, gt=0, le=1.0, description='added to the variance by the batch normalisation')
     accepts: ClassVar[str] = 'images (batch, height, width, channels)'
 
     def apply(self, x, name):
@@ -104,7 +106,7 @@ class Conv2d(Module):
             return keras.layers.Conv2D(self.filters, self.kernel_size, self.strides, self.padding,
                                        activation=self.activation, name=name)(x)
         x = keras.layers.Conv2D(self.filters, self.kernel_size, self.strides, self.padding, use_bias=False, name=f'{name}_conv')(x)
-        x = keras.layers.BatchNormalization(name=f'{name}_bn')(x)
+        x = keras.layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f'{name}_bn')(x)
         return _act(x, self.activation, f'{name}_act')
 
 @modules.register('residual')
@@ -116,6 +118,8 @@ class ResidualBlock(Module):
     strides: Size2 = Field(1, description='strides of the first convolution (and of the skip projection)')
     activation: ActivationName = Field('relu', description='activation after the first convolution and after the merge')
     batch_norm: bool = Field(False, description='batch normalisation after each convolution')
+    bn_momentum: float = Field(0.99, gt=0, lt=1, description='momentum of the batch normalisation\'s moving mean and variance (Keras sense: PyTorch\'s 0.1 is 0.9 here)')
+    bn_epsilon: float = Field(1e-3, gt=0, le=1.0, description='added to the variance by the batch normalisation')
     merge: Literal['add', 'concatenate'] = Field('add', description='how the skip and the convolutions meet')
     accepts: ClassVar[str] = 'images (batch, height, width, channels)'
 
@@ -124,7 +128,7 @@ class ResidualBlock(Module):
         f = self.filters or c_in
         def conv(t, strides, k):
             t = keras.layers.Conv2D(f, self.kernel_size, strides, 'same', use_bias=not self.batch_norm, name=f'{name}_conv{k}')(t)
-            return keras.layers.BatchNormalization(name=f'{name}_bn{k}')(t) if self.batch_norm else t
+            return keras.layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f'{name}_bn{k}')(t) if self.batch_norm else t
         y = _act(conv(x, self.strides, 1), self.activation, f'{name}_act1')
         y = conv(y, 1, 2)
         skip = x

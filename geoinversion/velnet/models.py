@@ -81,13 +81,15 @@ class Conv2dTranspose(Module):
     padding: Literal['same', 'valid'] = Field('same', description='"same": the size times the strides; "valid": (size - 1) strides + kernel')
     activation: ActivationName = Field('relu', description='activation name, or null for linear')
     batch_norm: bool = Field(False, description='batch normalisation between the convolution and the activation')
+    bn_momentum: float = Field(0.99, gt=0, lt=1, description='momentum of the batch normalisation\'s moving mean and variance (Keras sense: PyTorch\'s 0.1 is 0.9 here)')
+    bn_epsilon: float = Field(1e-3, gt=0, le=1.0, description='added to the variance by the batch normalisation')
     accepts: ClassVar[str] = 'images (batch, height, width, channels)'
 
     def apply(self, x, name):
         layer = lambda **kw: keras.layers.Conv2DTranspose(self.filters, self.kernel_size, self.strides, self.padding, **kw)
         if not self.batch_norm: return layer(activation=self.activation, name=name)(x)
         x = layer(use_bias=False, name=f'{name}_conv')(x)
-        return _activation(keras.layers.BatchNormalization(name=f'{name}_bn')(x), self.activation, f'{name}_act')
+        return _activation(keras.layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f'{name}_bn')(x), self.activation, f'{name}_act')
 
 @modules.register('center_crop', overwrite=True)
 class CenterCrop(Module):
@@ -134,9 +136,14 @@ def _halved(n:int, k:int) -> int:
     for _ in range(k): n = -(-n // 2)
     return n
 
+# OpenFWI's networks are PyTorch's: BatchNorm2d with momentum 0.1 (0.9 in Keras's sense) and eps 1e-5. Keras's defaults
+# (0.99, 1e-3) leave the moving statistics far behind the weights in a short training, and predictions made with them
+# are poor even where training's are good
+_TORCH_BN = {'bn_momentum': 0.9, 'bn_epsilon': 1e-5}
+
 def _block(filters, kernel_size=3, strides=1, **kw):
     return {'module': 'conv2d', 'filters': filters, 'kernel_size': kernel_size, 'strides': strides,
-            'batch_norm': True, 'activation': 'leaky_relu', **kw}
+            'batch_norm': True, **_TORCH_BN, 'activation': 'leaky_relu', **kw}
 
 def inversionnet_description(input_shape, # (S, nt, R)
                              output_shape, # (nz, nx)
@@ -152,12 +159,12 @@ def inversionnet_description(input_shape, # (S, nt, R)
         ops[f'e{i}_1'], ops[f'e{i}_2'] = _block(f, 3, 2), _block(f, 3)
     ops['e8'] = _block(d5, [_halved(nt, 7), _halved(R, 3)], padding='valid')   # to a 1 x 1 latent vector
     ops['d1_1'] = {'module': 'conv2d_transpose', 'filters': d5, 'kernel_size': 5, 'strides': 1, 'padding': 'valid',
-                   'batch_norm': True, 'activation': 'leaky_relu'}
+                   'batch_norm': True, **_TORCH_BN, 'activation': 'leaky_relu'}
     ops['d1_2'] = _block(d5)
     stages = max(0, math.ceil(math.log2(max(nz, nx) / 5)))
     widths = ([d4] * max(0, stages - 4) + [d4, d3, d2, d1])[-stages:] if stages else []
     for i, f in enumerate(widths, 2):
-        ops[f'd{i}_1'] = {'module': 'conv2d_transpose', 'filters': f, 'kernel_size': 4, 'strides': 2, 'batch_norm': True, 'activation': 'leaky_relu'}
+        ops[f'd{i}_1'] = {'module': 'conv2d_transpose', 'filters': f, 'kernel_size': 4, 'strides': 2, 'batch_norm': True, **_TORCH_BN, 'activation': 'leaky_relu'}
         ops[f'd{i}_2'] = _block(f)
     ops['crop'] = {'module': 'center_crop', 'size': [nz, nx]}
     ops['head'] = _block(1, activation='tanh')
@@ -215,11 +222,15 @@ class SeedNetParams(Description):
         if not all(0 < n <= 256 for n in v): raise Invalid('grid sizes are 1 to 256', value=list(v), allowed='[height, width], 0 < n <= 256')
         return v
 
+def _bn(name):
+    "Batch normalisation as the seed's PyTorch has it (momentum 0.1 in PyTorch's sense, eps 1e-5)."
+    return keras.layers.BatchNormalization(momentum=_TORCH_BN['bn_momentum'], epsilon=_TORCH_BN['bn_epsilon'], name=name)
+
 def _multiscale(x, filters, name):
     "Three parallel convolutions (kernels 3, 5, 7), concatenated, batch-normalised, GELU."
     x = keras.layers.Concatenate(name=f'{name}_cat')([keras.layers.Conv2D(filters, k, padding='same', use_bias=False, name=f'{name}_k{k}')(x)
                                                       for k in (3, 5, 7)])
-    return keras.layers.Activation('gelu', name=f'{name}_act')(keras.layers.BatchNormalization(name=f'{name}_bn')(x))
+    return keras.layers.Activation('gelu', name=f'{name}_act')(_bn(f'{name}_bn')(x))
 
 def _shot_encoder(nt, R, p:SeedNetParams) -> keras.Model:
     "One shot (nt, R, 1) → features (grid_h, grid_w, embed_dim)."
@@ -228,7 +239,7 @@ def _shot_encoder(nt, R, p:SeedNetParams) -> keras.Model:
     # wavelet at 1 ms), then the multi-scale blocks, each pooling time and receivers by 2: the cost of a full-resolution
     # encoder (0.3 samples/s of training on 2 CPU cores) falls to that of InversionNet
     x = keras.layers.Conv2D(p.filters, (7, 1), strides=(4, 1), padding='same', use_bias=False, name='stem')(x)
-    x = keras.layers.Activation('gelu', name='stem_act')(keras.layers.BatchNormalization(name='stem_bn')(x))
+    x = keras.layers.Activation('gelu', name='stem_act')(_bn('stem_bn')(x))
     for b in range(p.blocks):
         x = _multiscale(x, p.filters * 2 ** b, f'ms{b + 1}')
         x = keras.layers.MaxPooling2D((2, 2 if x.shape[2] > p.grid[1] else 1), padding='same', name=f'ms{b + 1}_pool')(x)
@@ -268,7 +279,7 @@ def seednet(input_shape, output_shape, **params) -> keras.Model:
     for k in range(max(0, math.ceil(math.log2(max(nz / gh, nx / gw))))):
         x = L.UpSampling2D(2, interpolation='bilinear', name=f'up{k + 1}')(x)
         x = L.Conv2D(max(8, E // 2 ** (k + 1)), 3, padding='same', use_bias=False, name=f'up{k + 1}_conv')(x)
-        x = L.Activation('gelu', name=f'up{k + 1}_act')(L.BatchNormalization(name=f'up{k + 1}_bn')(x))
+        x = L.Activation('gelu', name=f'up{k + 1}_act')(_bn(f'up{k + 1}_bn')(x))
     if tuple(x.shape[1:3]) != (nz, nx): x = Resize((nz, nx), 'bilinear', name='to_output')(x)
     x = L.Conv2D(1, 3, padding='same', name='logits')(x)
     if p.head == 'tanh': out = L.Activation('tanh', name='velocity')(x)
