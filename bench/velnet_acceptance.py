@@ -32,7 +32,9 @@ OPENFWI_TRAIN_SAMPLES = {'FlatVel-A': 24000, 'CurveVel-A': 24000}
 
 
 def generate_family(family, out, n, seed, scheduler, nt=None):
+    from geoinversion.runs import run_status
     from geoinversion.wave.datasets import generate
+    if run_status(out) == 'finished': return out   # a rerun resumes: a finished dataset is kept
     d = {'family': family, 'n_samples': n, 'seed': seed, 'layout': 'openfwi', 'chunk': 25}
     if nt: d['acquisition'] = {'nt': nt}
     return generate(d, out, scheduler=scheduler, progress=False)
