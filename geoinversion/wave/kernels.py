@@ -21,84 +21,60 @@ __all__ = ['FLAGS', 'IMBALANCE', 'SMALL', 'Plan', 'plan', 'release_workspace', '
 FLAGS = dict(cache=True, nogil=True, fastmath={'contract'}, error_model='numpy', boundscheck=False)
 
 # %% ../../nbs/53_wave.kernels.ipynb #995f0a92
-@njit(**FLAGS, parallel=True)
-def _psi_z(p, psz, az, bz, a1, S, zstart):
-    "psi_z <- b psi_z + a D1z p on the z bands (in place)."
-    M = len(a1)
-    BS, nsz, nn, Nx = psz.shape
-    n = nn - 2 * M
-    for r in prange(BS * nsz * n):
-        bs = r // (nsz * n); rem = r % (nsz * n); sd = rem // n; k = rem % n
-        b = bs // S
-        z = zstart[sd] + k
-        pz = psz[bs, sd, M + k]
-        A = az[b, sd, k]; Bc = bz[b, sd, k]
-        P = p[bs]
-        for x in range(Nx):
-            d = a1[0] * (P[M + z + 1, M + x] - P[M + z - 1, M + x])
-            for j in range(2, M + 1):
-                d += a1[j - 1] * (P[M + z + j, M + x] - P[M + z - j, M + x])
-            pz[x] = Bc * pz[x] + A * d
+def _row_ranges(BS:int, Nz:int, zstart, n:int, threads:int) -> np.ndarray:
+    """The row ranges (first row, end row, z band or -1) that the threads of a step share, rows counted over all shots
+    (`bs * Nz + z`). Each z band of each shot is one range, which updates its band's psi_z before stepping its rows (their
+    correction reads psi_z M rows up and down, inside the band): no other range needs it, so a step is one parallel region.
+    The rows between bands are cut into ranges of about a band's height, so that the ranges cost about the same."""
+    bands = sorted((int(z0), sd) for sd, z0 in enumerate(zstart))
+    size = max(8, n) if bands else max(1, -(-BS * Nz // (4 * threads)))
+    out = []
+    for bs in range(BS):
+        z = 0
+        for z0, sd in bands + [(Nz, -1)]:
+            if z0 > z:
+                k = max(1, round((z0 - z) / size))
+                cuts = [z + (z0 - z) * i // k for i in range(k + 1)]
+                out += [(bs * Nz + a, bs * Nz + b, -1) for a, b in zip(cuts[:-1], cuts[1:])]
+            if sd >= 0:
+                out.append((bs * Nz + z0, bs * Nz + z0 + n, sd)); z = z0 + n
+    return np.array(out, np.int64).reshape(-1, 3)
+
 
 # %% ../../nbs/53_wave.kernels.ipynb #2b307363
 @njit(**FLAGS, parallel=True)
-def _step(p, po, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk):
-    """po <- 2 p - po + c2 (lap + C-PML corrections), in place (po holds p_old); psi_x and zeta updated in place.
-    With dd non-empty, dd <- the increment po_new - 2 p + po_old (interior cells), which the gradient needs."""
+def _step(p, po, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, table):
+    """po <- 2 p - po + c2 (lap + C-PML corrections), in place (po holds p_old); psi and zeta updated in place.
+    With dd non-empty, dd <- the increment po_new - 2 p + po_old (interior cells), which the gradient needs.
+    `table`: the row ranges of `_row_ranges`, one per parallel task. In each row, the absorbing bands come first (they read p
+    alone): their corrections go to row buffers (Dx, zero between the x bands; Dz on a z band's rows, which also keeps
+    the second z derivative for the stencil), then one loop over the row applies the stencil and adds them."""
     M = len(a1)
     BS, Nzp, Nxp = p.shape
     Nz = Nzp - 2 * M; Nx = Nxp - 2 * M
     nsx = psx.shape[2]; nsz = psz.shape[1]
     n = zex.shape[3] if nsx else (zez.shape[2] if nsz else 0)
     store = dd.shape[0] > 0
-    rows = BS * Nz
-    for ch in prange(nchunk):
-        T = np.empty(max(Nx, n), p.dtype); D = np.empty(max(Nx, n), p.dtype)
-        for r in range(ch * rows // nchunk, (ch + 1) * rows // nchunk):
+    for ch in prange(table.shape[0]):
+        r0 = table[ch, 0]; r1 = table[ch, 1]; band = table[ch, 2]
+        if band >= 0:   # psi_z of this band, first: its rows read it
+            bs = r0 // Nz; b = bs // S; P = p[bs]
+            for k in range(n):
+                z = zstart[band] + k
+                pz = psz[bs, band, M + k]
+                A = az[b, band, k]; Bc = bz[b, band, k]
+                for x in range(Nx):
+                    d = a1[0] * (P[M + z + 1, M + x] - P[M + z - 1, M + x])
+                    for j in range(2, M + 1):
+                        d += a1[j - 1] * (P[M + z + j, M + x] - P[M + z - j, M + x])
+                    pz[x] = Bc * pz[x] + A * d
+        Dz = np.zeros(Nx, p.dtype); Dx = np.zeros(Nx, p.dtype); Tz = np.zeros(Nx, p.dtype)   # corrections of the z band, and of the x bands (zero between them)
+        for r in range(r0, r1):
             bs = r // Nz; z = r % Nz; b = bs // S
             P = p[bs]
-            cr = c2[b, z]; pw = po[bs, M + z]; pr = pw[M:]
+            cr = c2[b, z]; pw = po[bs, M + z]
             zc = M + z
-            if store:
-                dr = dd[bs, z]
-                for x in range(Nx):
-                    xc = M + x
-                    lap = (a2[0] + a2[0]) * P[zc, xc]
-                    for j in range(1, M + 1):
-                        lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
-                    v = cr[x] * lap
-                    pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + v
-                    dr[x] = v
-            else:
-                for x in range(Nx):
-                    xc = M + x
-                    lap = (a2[0] + a2[0]) * P[zc, xc]
-                    for j in range(1, M + 1):
-                        lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
-                    pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + cr[x] * lap
-            # z bands: zeta_z and the correction D1z psi_z + zeta_z (simple loops: few arrays each, so LLVM vectorises them)
-            for sd in range(nsz):
-                k = z - zstart[sd]
-                if k >= 0 and k < n:
-                    Q = psz[bs, sd]; ze = zez[bs, sd, k]
-                    A = az[b, sd, k]; Bc = bz[b, sd, k]
-                    kc = M + k
-                    for x in range(Nx):
-                        xc = M + x
-                        d = a1[0] * (Q[kc + 1, x] - Q[kc - 1, x])
-                        for j in range(2, M + 1):
-                            d += a1[j - 1] * (Q[kc + j, x] - Q[kc - j, x])
-                        dzz = a2[0] * P[zc, xc]
-                        for j in range(1, M + 1):
-                            dzz += a2[j] * (P[zc + j, xc] + P[zc - j, xc])
-                        zn = Bc * ze[x] + A * (dzz + d)
-                        ze[x] = zn
-                        D[x] = cr[x] * (d + zn)
-                    for x in range(Nx): pr[x] += D[x]
-                    if store:
-                        dr = dd[bs, z]
-                        for x in range(Nx): dr[x] += D[x]
-            # x bands: psi_x from this row, then its derivative, zeta_x and the correction
+            # x bands first (they read p alone): psi_x, then its derivative, zeta_x and the correction into Dx
             for sd in range(nsx):
                 i0 = xstart[sd]
                 q = psx[bs, z, sd]
@@ -111,7 +87,7 @@ def _step(p, po, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, 
                         d += a1[j - 1] * (row[x + j + M] - row[x - j + M])
                     qi[x] = bxs[x] * qi[x] + axs[x] * d
                 ze = zex[bs, z, sd]
-                crs = cr[i0:]
+                crs = cr[i0:]; Di = Dx[i0:]
                 for x in range(n):
                     d = a1[0] * (q[M + x + 1] - q[M + x - 1])
                     for j in range(2, M + 1):
@@ -121,12 +97,60 @@ def _step(p, po, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, 
                         dxx += a2[j] * (row[x + M + j] + row[x + M - j])
                     zn = bxs[x] * ze[x] + axs[x] * (dxx + d)
                     ze[x] = zn
-                    D[x] = crs[x] * (d + zn)
-                ps = pr[i0:]
-                for x in range(n): ps[x] += D[x]
+                    Di[x] = crs[x] * (d + zn)
+            if band >= 0:   # the z band's correction into Dz
+                k = z - zstart[band]
+                Q = psz[bs, band]; ze = zez[bs, band, k]
+                A = az[b, band, k]; Bc = bz[b, band, k]
+                kc = M + k
+                for x in range(Nx):
+                    xc = M + x
+                    d = a1[0] * (Q[kc + 1, x] - Q[kc - 1, x])
+                    for j in range(2, M + 1):
+                        d += a1[j - 1] * (Q[kc + j, x] - Q[kc - j, x])
+                    dzz = a2[0] * P[zc, xc]
+                    for j in range(1, M + 1):
+                        dzz += a2[j] * (P[zc + j, xc] + P[zc - j, xc])
+                    zn = Bc * ze[x] + A * (dzz + d)
+                    ze[x] = zn
+                    Dz[x] = cr[x] * (d + zn) + Dx[x]
+                    Tz[x] = dzz
                 if store:
-                    ds = dd[bs, z, i0:]
-                    for x in range(n): ds[x] += D[x]
+                    dr = dd[bs, z]
+                    for x in range(Nx):
+                        xc = M + x
+                        lap = a2[0] * P[zc, xc]
+                        for j in range(1, M + 1):
+                            lap += a2[j] * (P[zc, xc + j] + P[zc, xc - j])
+                        v = cr[x] * (lap + Tz[x]) + Dz[x]
+                        pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + v
+                        dr[x] = v
+                else:
+                    for x in range(Nx):
+                        xc = M + x
+                        lap = a2[0] * P[zc, xc]
+                        for j in range(1, M + 1):
+                            lap += a2[j] * (P[zc, xc + j] + P[zc, xc - j])
+                        pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + (cr[x] * (lap + Tz[x]) + Dz[x])   # = the stored variant's v, bit for bit
+                continue
+            Dr = Dx
+            if store:
+                dr = dd[bs, z]
+                for x in range(Nx):
+                    xc = M + x
+                    lap = (a2[0] + a2[0]) * P[zc, xc]
+                    for j in range(1, M + 1):
+                        lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
+                    v = cr[x] * lap + Dr[x]
+                    pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + v
+                    dr[x] = v
+            else:
+                for x in range(Nx):
+                    xc = M + x
+                    lap = (a2[0] + a2[0]) * P[zc, xc]
+                    for j in range(1, M + 1):
+                        lap += a2[j] * ((P[zc, xc + j] + P[zc, xc - j]) + (P[zc + j, xc] + P[zc - j, xc]))
+                    pw[xc] = (P[zc, xc] + P[zc, xc]) - pw[xc] + (cr[x] * lap + Dr[x])   # = the stored variant's v, bit for bit
 
 
 # %% ../../nbs/53_wave.kernels.ipynb #ee58077f
@@ -142,7 +166,9 @@ def _record(p, rec_z, rec_x, rec_w, out):
             out[bs, r] = v
 
 # %% ../../nbs/53_wave.kernels.ipynb #13dcb60d
-@njit(**FLAGS)
+# no fused multiply-add here: with it, out += c2 amp rounds differently when the product also goes to dd, and a gradient
+# computed from checkpoints would differ from one computed with every step kept
+@njit(**{**FLAGS, 'fastmath': False})
 def _finish(out, dd, c2, src_bs, src_b, src_z, src_x, amp_n, free, M):
     "Source injection into the new pressure (and into its increment dd if kept), and the odd image rows above a free surface."
     for k in range(src_bs.shape[0]):
@@ -157,7 +183,7 @@ def _finish(out, dd, c2, src_bs, src_b, src_z, src_x, amp_n, free, M):
 
 # %% ../../nbs/53_wave.kernels.ipynb #c73b3e33
 @njit(**FLAGS)
-def _forward(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free, nchunk,
+def _forward(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free, table,
             src_bs, src_b, src_z, src_x, amp, rec_z, rec_x, rec_w, data, n0, n1, snaps, snap_every, d2):
     """Steps n0..n1-1 in place (p, pold swap roles each step); data[n] = _record(p^n); unless d2 is (1, 0, ...),
     d2[n - n0] = p^(n+1) - 2 p^n + p^(n-1) (interior cells). Returns (p, pold) after."""
@@ -168,8 +194,7 @@ def _forward(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart,
         if snap_every > 0 and n % snap_every == 0:
             snaps[n // snap_every] = p
         dd = d2[n - n0 if store else 0]
-        if psz.shape[1]: _psi_z(p, psz, az, bz, a1, S, zstart)
-        _step(p, pold, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, nchunk)
+        _step(p, pold, dd, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, table)
         _finish(pold, dd, c2, src_bs, src_b, src_z, src_x, amp[n], free, M)
         p, pold = pold, p
     return p, pold
@@ -184,14 +209,14 @@ def _serial(f, name:str):
     g.__qualname__ = name
     return njit(**FLAGS)(g)
 
-_psi_z_1 = _serial(_psi_z, '_psi_z_1')
 _step_1 = _serial(_step, '_step_1')
 
 @njit(**FLAGS, parallel=True)
-def _forward_shots(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free,
+def _forward_shots(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, xstart, zstart, free, table1,
                    src_bs, src_b, src_z, src_x, amp, rec_z, rec_x, rec_w, data, n0, n1):
     """`_forward` without snapshots or increments, one shot per thread at a time: each thread steps its shots through
-    every time step alone (no synchronisation per step), the same arithmetic cell by cell. Returns (p, pold) after."""
+    every time step alone (no synchronisation per step), the same arithmetic cell by cell; `table1`: the row ranges of
+    one shot. Returns (p, pold) after."""
     M = len(a1)
     BS, Nzp, Nxp = p.shape
     d0 = np.zeros((0, Nzp - 2 * M, Nxp - 2 * M), p.dtype)
@@ -213,8 +238,7 @@ def _forward_shots(p, pold, c2, psx, zex, psz, zez, ax, bx, az, bz, a2, a1, S, x
         px = psx[bs:bs + 1]; zx = zex[bs:bs + 1]; pz = psz[bs:bs + 1]; zz = zez[bs:bs + 1]
         for n in range(n0, n1):
             _record(P, rec_z, rec_x, rec_w, data[n, bs:bs + 1])
-            if pz.shape[1]: _psi_z_1(P, pz, azb, bzb, a1, 1, zstart)
-            _step_1(P, Q, d0, cb, px, zx, pz, zz, axb, bxb, azb, bzb, a2, a1, 1, xstart, zstart, 1)
+            _step_1(P, Q, d0, cb, px, zx, pz, zz, axb, bxb, azb, bzb, a2, a1, 1, xstart, zstart, table1)
             _finish(Q, d0, cb, z0, z0, sz, sx, am[n], free, M)
             P, Q = Q, P
     return (p, pold) if (n1 - n0) % 2 == 0 else (pold, p)
@@ -414,7 +438,9 @@ class Plan:
     @property
     def shape(self): return (self.BS, self.c2.shape[1] + 2 * self.M, self.c2.shape[2] + 2 * self.M)
     @property
-    def chunks(self): return max(1, min(self.B * self.c2.shape[1], 4 * get_num_threads()))
+    def chunks(self): return max(1, min(self.B * self.c2.shape[1], 4 * get_num_threads()))   # row chunks of the adjoint
+    @property
+    def rows(self): return _row_ranges(self.BS, self.c2.shape[1], self.zstart, self.n, get_num_threads())   # of the forward step
 
 def plan(c2, order, free_surface, S, coef, src, amp, rec, rec_w) -> Plan:
     "A `Plan` from NumPy arrays: `coef` = (ax, bx, az, bz) with one row per band side, or None without absorbing layers."
@@ -460,7 +486,7 @@ def _advance(pl:Plan, p, pold, aux, data, n0:int, n1:int, d2, snaps=None, snap_e
     src, (rz, rx, rw) = _tables(pl)
     if snaps is None: snaps = np.zeros((1, 1, 1, 1), pl.c2.dtype)
     return _forward(p, pold, pl.c2, *aux, pl.ax, pl.bx, pl.az, pl.bz, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart, pl.free_surface,
-                    pl.chunks, *src, pl.amp, rz, rx, rw, data, n0, n1, snaps, snap_every, d2)
+                    pl.rows, *src, pl.amp, rz, rx, rw, data, n0, n1, snaps, snap_every, d2)
 
 def _run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     """Receiver data (nt, BS, R), snapshots (nt // snap_every, BS, Nz, Nx) or None, and what the gradient needs:
@@ -476,7 +502,7 @@ def _run_forward(pl:Plan, nt:int, snap_every:int=0, keep=None):
     if keep is None and not snap_every and _by_shots(pl):   # data only, enough shots: one thread per shot, no step-by-step barrier
         src, (rz, rx, rw) = _tables(pl)
         _forward_shots(p, pold, pl.c2, *state[2:], pl.ax, pl.bx, pl.az, pl.bz, pl.a2, pl.a1, pl.S, pl.xstart, pl.zstart,
-                       pl.free_surface, *src, pl.amp, rz, rx, rw, data, 0, nt)
+                       pl.free_surface, _row_ranges(1, pl.c2.shape[1], pl.zstart, pl.n, 1), *src, pl.amp, rz, rx, rw, data, 0, nt)
         return data, None, None
     for n0 in range(0, nt, every):
         if keep not in (None, 'all'): cks.append([x.copy() for x in (p, pold, *state[2:])])
