@@ -54,11 +54,11 @@ class Inversion:
         return {e: res[k]['misfit'] for e, k in zip(events, keys)}
 
     def _gradients(self, events, band, h):
-        "Mean misfit gradient (per km/s) over `events` at model `h` (adjoint tasks, posted if not already)."
+        "Mean misfit gradient (per km/s) over `events` at model `h`, and each event's misfit (adjoint tasks, posted if not already)."
         keys = [self.jobs.submit('adjoint', e, band, h) for e in events]
-        self.jobs.wait(keys)
+        res = self.jobs.wait(keys)
         g = sum(np.load(result_path(self.out, 'adjoint', e, band, h))['gradient'].astype(np.float64) for e in sorted(events))
-        return g * KM / len(events)
+        return g * KM / len(events), {e: res[k]['misfit'] for e, k in zip(events, keys)}
 
     def _precondition(self, g, band, h, events, v):
         "The smooth task on a mean gradient: cut, clip, smooth in wavelengths of the band, scale, mask."
@@ -99,9 +99,8 @@ class Inversion:
     def _band_start(self, band, x, manager, counts):
         "Misfits and preconditioned gradient at `x` on the current batch, at the start of a band."
         h = save_model(self.out, self._v(x))
-        f = self._misfits('forward', manager.batch, band, h)
-        g = self._gradients(manager.batch, band, h)
-        counts['forward'] += len(manager.batch); counts['adjoint'] += len(manager.batch)
+        g, f = self._gradients(manager.batch, band, h)   # an adjoint task gives the misfit too: no forward task needed
+        counts['adjoint'] += len(manager.batch)
         return f, self._precondition(g, band, h, manager.batch, self._v(x)).ravel()
 
     def _validate(self, band, x, counts, part='validation'):
@@ -179,16 +178,24 @@ class Inversion:
             st['history'].append(self._row(st, x, f, manager, rejected=True, trial=trial, actual=actual))
             return x, g, opt
         # accepted: the gradient at the trial on this batch (the L-BFGS pair), and the next batch
-        g_batch = self._gradients(batch, band, h)
+        v_trial = self._v(trial['x_trial'])
+        g_pair = self._precondition(self._gradients(batch, band, h)[0], band, h, batch, v_trial).ravel()
         st['counts']['adjoint'] += len(batch)
-        g_pair = self._precondition(g_batch, band, h, batch, self._v(trial['x_trial'])).ravel()
-        g_control = self._gradients(manager.control, band, h) if manager.dynamic else None
-        nxt = manager.next(g_control, g_batch)
+        # the batch size follows the angle between the control group's and the batch's gradients as the optimiser sees
+        # them (preconditioned: the raw ones differ by the imprint of their own sources); a group extended to the whole
+        # batch gives no angle, and the size stays
+        g_control = None
+        if manager.dynamic and manager.control != batch:
+            g_control = self._precondition(self._gradients(manager.control, band, h)[0], band, h, manager.control, v_trial).ravel()
+        nxt = manager.next(g_control, g_pair)
         new = [e for e in nxt if e not in batch]
-        f_new = self._misfits('forward', new, band, h) if new else {}
-        st['counts']['forward'] += len(new)
-        if new: st['counts']['adjoint'] += len(new)
-        g_next = g_pair if nxt == batch else self._precondition(self._gradients(nxt, band, h), band, h, nxt, self._v(trial['x_trial'])).ravel()
+        f_new = {}
+        if nxt == batch: g_next = g_pair
+        else:   # the new events' misfits come with their adjoint tasks
+            g_nxt, f_nxt = self._gradients(nxt, band, h)
+            f_new = {e: f_nxt[e] for e in new}
+            g_next = self._precondition(g_nxt, band, h, nxt, v_trial).ravel()
+        st['counts']['adjoint'] += len(new)
         opt.update(trial['step'], g_pair - g)
         x = trial['x_trial']
         st['f'] = {e: (ft[e] if e in ft else f_new[e]) for e in nxt}
