@@ -53,25 +53,18 @@ def velnet(name, folder, test, network, params, loss, epochs, batch, augment=(),
     return d
 
 
-def _same(done, asked):
-    "Whether a stored (completed with defaults) description value is what `asked` asks for."
-    if isinstance(done, dict) and isinstance(asked, dict): return all(k in done and _same(done[k], v) for k, v in asked.items())
-    if isinstance(done, list) and isinstance(asked, (list, tuple)):
-        return len(done) == len(asked) and all(_same(d, a) for d, a in zip(done, asked))
-    return done == asked
+TRAINED_AS = ('network', 'network_params', 'loss', 'epochs', 'batch_size', 'learning_rate', 'physics')   # a finished run is reused only if these agree
 
 
 def run(description, seed, out, pretrain=None):
     from geoinversion.core import read_json
-    from geoinversion.runs import run_status
-    from geoinversion.velnet.train import train_velnet
+    from geoinversion.runs import description_differences, run_status
+    from geoinversion.velnet.train import load_velnet_training, train_velnet
     t0 = time.perf_counter()
     if run_status(out) == 'finished':   # trained by an earlier invocation: only if it was trained as asked now
-        done = read_json(Path(out) / 'description.json')
-        for key in ('network', 'network_params', 'loss', 'epochs', 'batch_size', 'learning_rate', 'physics'):
-            if key in description and not _same(done.get(key), description[key]):
-                raise SystemExit(f"{out} was trained with {key} = {done.get(key)!r}, asked now {description.get(key)!r}: "
-                                 f"use another --out (or remove that run)")
+        done, asked = read_json(Path(out) / 'description.json'), load_velnet_training(description).model_dump(mode='json')
+        differ = description_differences(out, {**done, **{k: asked[k] for k in TRAINED_AS}})
+        if differ: raise SystemExit(f"{out} was trained otherwise ({', '.join(differ)}): use another --out (or remove that run)")
         return read_json(Path(out) / 'test_metrics.json'), None
     train_velnet(description, seed, out, verbose=0, pretrain=pretrain)
     return read_json(Path(out) / 'test_metrics.json'), time.perf_counter() - t0
