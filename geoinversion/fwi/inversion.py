@@ -24,7 +24,7 @@ from .optimizers import NoDescent, make_optimizer, optimizers
 from .tasks import Jobs, context, result_path, save_model, model_hash
 
 # %% auto #0
-__all__ = ['KM', 'EXECUTION', 'Inversion', 'invert']
+__all__ = ['KM', 'EXECUTION', 'gradient_scale', 'Inversion', 'invert']
 
 # %% ../../nbs/66_fwi.inversion.ipynb #d53cdcae
 KM = 1000.0   # the optimiser works in km/s: numbers of order one
@@ -35,6 +35,12 @@ def _split_iterations(bands, total:int|None) -> list[int]:
     if total < len(bands): raise GeoinversionError(f'{total} iterations for {len(bands)} bands: give at least one per band')
     n, r = divmod(total, len(bands))
     return [n + (i >= len(bands) - r) for i in range(len(bands))]
+
+def gradient_scale(g, pg) -> float:
+    "The factor that gives the preconditioned gradient `pg` the misfit's slope along it, <g, pg> / <pg, pg> for the raw mean gradient `g` (1 if `pg` is zero or points uphill)."
+    g, pg = np.asarray(g, np.float64).ravel(), np.asarray(pg, np.float64).ravel()
+    gg, gp = float(pg @ pg), float(g @ pg)
+    return gp / gg if gg > 0 and gp > 0 else 1.0
 
 class Inversion:
     "The controller of one FWI run folder (see `invert`)."
@@ -97,11 +103,13 @@ class Inversion:
     def _v(self, x): return (np.asarray(x) * KM).astype(np.float32).reshape(self.p.nz, self.p.nx)
 
     def _band_start(self, band, x, manager, counts):
-        "Misfits and preconditioned gradient at `x` on the current batch, at the start of a band."
+        "Misfits, the band's gradient scale and the scaled preconditioned gradient at `x` on the current batch, at the start of a band."
         h = save_model(self.out, self._v(x))
         g, f = self._gradients(manager.batch, band, h)   # an adjoint task gives the misfit too: no forward task needed
         counts['adjoint'] += len(manager.batch)
-        return f, self._precondition(g, band, h, manager.batch, self._v(x)).ravel()
+        pg = self._precondition(g, band, h, manager.batch, self._v(x)).ravel()
+        c = gradient_scale(g, pg)
+        return f, c * pg, c
 
     def _validate(self, band, x, counts, part='validation'):
         events = self.p.split[part]
@@ -121,10 +129,10 @@ class Inversion:
             x = p.start.values.astype(np.float64).ravel() / KM
             manager = self._manager()
             counts = {'forward': 0, 'adjoint': 0, 'validation_forward': 0, 'test_forward': 0}
-            f, g = self._band_start(0, x, manager, counts)
+            f, g, c = self._band_start(0, x, manager, counts)
             opt = make_optimizer(s.optimizer, x)
             st = {'band': 0, 'k': 0, 'total': 0, 'f': f, 'batch': manager.state(), 'counts': counts, 'seconds': 0.0,
-                  'history': [], 'phase': 'iterate', 'notes': []}
+                  'history': [], 'phase': 'iterate', 'notes': [], 'gradient_scale': c}
             st['history'].append(self._row(st, x, f, manager, validation=self._validate(0, x, counts)))
             self._write_iteration(st, x, g)
             st['seconds'] += time.perf_counter() - t0; t0 = time.perf_counter()
@@ -137,7 +145,7 @@ class Inversion:
                 if band + 1 == len(s.bands): st['phase'] = 'test'; break
                 band = st['band'] = band + 1; st['k'] = 0
                 manager = self._manager(st['batch'])
-                st['f'], g = self._band_start(band, x, manager, st['counts'])
+                st['f'], g, st['gradient_scale'] = self._band_start(band, x, manager, st['counts'])
                 opt = make_optimizer(s.optimizer, x)
                 st['seconds'] += time.perf_counter() - t0; t0 = time.perf_counter()
                 self._commit(st, x, g, opt)
@@ -175,11 +183,12 @@ class Inversion:
         if not ok:
             self.jobs.cancel(posted)
             st['batch'] = manager.state()
-            st['history'].append(self._row(st, x, f, manager, rejected=True, trial=trial, actual=actual))
+            st['history'].append(self._row(st, x, f, manager, rejected=True, trial=trial, actual=actual, opt=opt))
             return x, g, opt
         # accepted: the gradient at the trial on this batch (the L-BFGS pair), and the next batch
         v_trial = self._v(trial['x_trial'])
-        g_pair = self._precondition(self._gradients(batch, band, h)[0], band, h, batch, v_trial).ravel()
+        c = st.get('gradient_scale', 1.0)   # 1: a run begun before the scale was kept
+        g_pair = c * self._precondition(self._gradients(batch, band, h)[0], band, h, batch, v_trial).ravel()
         st['counts']['adjoint'] += len(batch)
         # the batch size follows the angle between the control group's and the batch's gradients as the optimiser sees
         # them (preconditioned: the raw ones differ by the imprint of their own sources); a group extended to the whole
@@ -194,7 +203,7 @@ class Inversion:
         else:   # the new events' misfits come with their adjoint tasks
             g_nxt, f_nxt = self._gradients(nxt, band, h)
             f_new = {e: f_nxt[e] for e in new}
-            g_next = self._precondition(g_nxt, band, h, nxt, v_trial).ravel()
+            g_next = c * self._precondition(g_nxt, band, h, nxt, v_trial).ravel()
         st['counts']['adjoint'] += len(new)
         opt.update(trial['step'], g_pair - g)
         x = trial['x_trial']
@@ -202,12 +211,12 @@ class Inversion:
         st['batch'] = manager.state()
         st['k'] += 1; st['total'] += 1
         val = self._validate(band, x, st['counts']) if st['total'] % s.validation_every == 0 or st['k'] == self.iterations[band] else None
-        st['history'].append(self._row(st, x, {e: ft[e] for e in batch}, manager, validation=val, trial=trial, actual=actual, batch=batch))
+        st['history'].append(self._row(st, x, {e: ft[e] for e in batch}, manager, validation=val, trial=trial, actual=actual, batch=batch, opt=opt))
         self._write_iteration(st, x, g_next)
         return x, g_next, opt
 
     # ---- what the run folder shows ----
-    def _row(self, st, x, f, manager, validation=None, rejected=False, trial=None, actual=None, batch=None):
+    def _row(self, st, x, f, manager, validation=None, rejected=False, trial=None, actual=None, batch=None, opt=None):
         v = self._v(x)
         err = float(np.linalg.norm(v - self.p.true.values) / np.linalg.norm(self.p.true.values)) if self.p.true is not None else None
         events = batch if batch is not None else manager.batch
@@ -216,7 +225,7 @@ class Inversion:
                'training_misfit': float(np.mean([f[e] for e in events])) if not rejected else None,
                'validation_misfit': validation, 'model_error': err,
                'predicted': trial['predicted'] if trial else None, 'actual': actual,
-               'radius': None, 'forward': st['counts']['forward'], 'adjoint': st['counts']['adjoint'],
+               'radius': getattr(opt, 'radius', None), 'forward': st['counts']['forward'], 'adjoint': st['counts']['adjoint'],
                'simulations': st['counts']['forward'] + 2 * st['counts']['adjoint'],
                'validation_forward': st['counts']['validation_forward'], 'seconds': round(st['seconds'], 3)}
         return row
