@@ -89,6 +89,7 @@ def _write_tif(path, data, transform, crs, nodata=-9999.0,
     path = Path(path)
     tmp = path.with_name(f'.{path.stem}.tmp.tif')
     data = np.where(np.isfinite(data), data, nodata).astype('float32')
+    tmp.unlink(missing_ok=True)   # a kill mid-write leaves it cut off, and GDAL's create reads an existing file (and fails on it) before replacing it
     with rasterio.open(tmp, 'w', driver='GTiff', height=data.shape[0], width=data.shape[1], count=1, dtype='float32',
                        crs=crs, transform=transform, nodata=nodata) as dst:
         dst.write(data, 1)
