@@ -84,16 +84,21 @@ def test_papermill_equals_cli(tmp_path, dataset):
     for a, b in zip(weights(tmp_path / 'cli'), weights(tmp_path / 'pm')): np.testing.assert_array_equal(a, b)
 
 def test_predict_on_dask_equals_in_process(tmp_path, dataset, trained):
-    here = cli('velnet-predict', '--model', trained, '--data', dataset / 'openfwi', '--out', tmp_path / 'here.npz', '--tta')
-    there = cli('velnet-predict', '--model', trained, '--data', dataset / 'openfwi', '--out', tmp_path / 'dask.npz', '--tta',
-                '--scheduler', 'local', '--chunk', 5, '--figure', tmp_path / 'pred.png')
+    "A test set as users have one, gathers without velocity models, predicted on a local Dask cluster: the predictions of the labelled data here."
+    shutil.copytree(dataset / 'openfwi', tmp_path / 'test')
+    for f in (tmp_path / 'test').glob('model_*.npy'): f.unlink()
+    here = cli('velnet-predict', '--model', trained, '--data', dataset / 'openfwi', '--out', tmp_path / 'here.npz', '--tta',
+               '--figure', tmp_path / 'pred.png')
+    there = cli('velnet-predict', '--model', trained, '--data', tmp_path / 'test', '--out', tmp_path / 'dask.npz', '--tta',
+                '--scheduler', 'local', '--chunk', 5)
     a, b = np.load(tmp_path / 'here.npz'), np.load(tmp_path / 'dask.npz')
     assert sorted(a.files) == sorted(b.files) and len(a.files) == 16
     for k in a.files:
         assert a[k].dtype == np.float64 and a[k].shape == (24, 24)
         np.testing.assert_allclose(a[k], b[k], rtol=1e-6)
-    s = json.loads(there.stdout)
+    s, t = json.loads(here.stdout), json.loads(there.stdout)
     assert set(s['scores']) == {'mae', 'rmse', 'ssim', 'mape'} and (tmp_path / 'pred.png').exists()
+    assert 'scores' not in t and t['samples'] == 16 and t['shape'] == [24, 24], t
 
 BAD_DESCRIPTIONS = [
     ({'network': 'unet'}, '$.network'),

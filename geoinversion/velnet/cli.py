@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from ..cli import config_option, integer, number, out_folder, out_option, required, scheduler_option, seed_option
+from .data import LAYOUTS
 
 # %% auto #0
 __all__ = ['register']
@@ -32,7 +33,7 @@ def _velnet_predict(a):
     sigma = a.post_process
     if sigma == -1: sigma = float(read_json(run / 'description.json').get('post_process', 1.0))   # --post_process alone: the run's own
     summary = predict_to_submission(run, a.data, a.out, figure=a.figure, batch_size=a.batch_size, tta=a.tta, sigma=sigma,
-                                    scheduler=a.scheduler, n_workers=a.n_workers, chunk=a.chunk)
+                                    scheduler=a.scheduler, n_workers=a.n_workers, chunk=a.chunk, layout=a.layout)
     print(json.dumps(summary, indent=1))
 
 def register(sub):
@@ -48,6 +49,7 @@ def register(sub):
     q = sub.add_parser('velnet-predict', help='predict velocity models with a trained run and write a submission file (.npz, float64)')
     q.add_argument('--model', default=None, help='the run folder that velnet-train wrote (required)')
     q.add_argument('--data', default=None, help='the dataset folder: OpenFWI batched arrays or per-sample folders (required)')
+    q.add_argument('--layout', choices=LAYOUTS, default='auto', help="the dataset's layout (default: told from its files)")
     out_option(q, what='the submission file to write, .npz: one float64 model (m/s) per sample id')
     q.add_argument('--tta', action='store_true', help='average with the prediction on the flipped acquisition (test-time augmentation)')
     q.add_argument('--post_process', nargs='?', type=number(0, 100, 'a smoothing length in cells'), const=-1, default=None,

@@ -22,10 +22,10 @@ from ..descriptions import kinds, Description, Invalid, load_description, named,
 # %% auto #0
 __all__ = ['LAYOUTS', 'data_scalers', 'augmentations', 'Velocity', 'DataError', 'npy_header', 'natural_key', 'Sample',
            'detect_layout', 'VelocityDataset', 'DataScaler', 'data_scaler', 'NoScaler', 'LogScaler', 'RobustScaler',
-           'VelocityScaler', 'Normalisation', 'fit_normalisation', 'split_indices', 'Augmentation', 'Augment',
-           'shift_time', 'TimeShift', 'Noise', 'Amplitude', 'Bandpass', 'TraceDropout', 'flip_data', 'Flip', 'tta_flip',
-           'post_process', 'ScalerSpec', 'AugmentSpec', 'VelnetDataDescription', 'load_velnet_data', 'augmentation',
-           'PreparedData', 'prepare_data']
+           'VelocityScaler', 'Normalisation', 'fit_normalisation', 'check_velocity_range', 'split_indices',
+           'Augmentation', 'Augment', 'shift_time', 'TimeShift', 'Noise', 'Amplitude', 'Bandpass', 'TraceDropout',
+           'flip_data', 'Flip', 'tta_flip', 'post_process', 'ScalerSpec', 'AugmentSpec', 'VelnetDataDescription',
+           'load_velnet_data', 'augmentation', 'PreparedData', 'prepare_data']
 
 # %% ../../nbs/70_velnet.data.ipynb #4ee2a320
 class DataError(GeoinversionError, ValueError):
@@ -90,7 +90,7 @@ def _labels(has:list, where:list, labels:bool|None) -> bool:
     return k == n
 
 # %% ../../nbs/70_velnet.data.ipynb #476a97de
-_BATCH = re.compile(r'(data|seis|model|vel)_?(.+)\.npy')   # ours: data_0000/model_0000; OpenFWI's: data/data1 + model/model1, seis2_1_0 + vel2_1_0
+_BATCH = re.compile(r'(data|seis|model|vel)_?(\d+(?:_\d+)*)\.npy')   # ours: data_0000/model_0000; OpenFWI's: data/data1 + model/model1, seis2_1_0 + vel2_1_0
 _KIND = {'data': 'data', 'seis': 'data', 'model': 'model', 'vel': 'model'}
 
 def _batch_files(root:Path):
@@ -117,6 +117,7 @@ def _list_openfwi(root:Path, labels:bool|None):
         p = datas[k]
         shape, _ = npy_header(p)
         if len(shape) != 4: raise DataError(f'{p}: shape {shape}; allowed: 4 dimensions (samples, sources, time steps, receivers)')
+        if 0 in shape[1:]: raise DataError(f'{p}: shape {shape}: gathers without sources, time steps or receivers')
         dshapes.append((p, shape[1:]))
         mp = models[k] if labels else None
         if mp is not None:
@@ -124,6 +125,7 @@ def _list_openfwi(root:Path, labels:bool|None):
             if not (len(ms) == 4 and ms[1] == 1) and len(ms) != 3:
                 raise DataError(f'{mp}: shape {ms}; allowed: (samples, 1, nz, nx) or (samples, nz, nx)')
             if ms[0] != shape[0]: raise DataError(f'{mp}: {ms[0]} models for the {shape[0]} samples of {p.name}')
+            if 0 in ms[-2:]: raise DataError(f'{mp}: shape {ms}: empty models')
             mshapes.append((mp, ms[-2:]))
         samples += [Sample(f'{p.stem}[{r}]', (p,), mp, r) for r in range(shape[0])]
     if not samples: raise DataError(f'{root}: no samples: its data files are empty')
@@ -165,11 +167,13 @@ def _list_folders(root:Path, labels:bool|None):
         for p in s.values():
             shape, _ = npy_header(p)
             if len(shape) != 2: raise DataError(f'{p}: shape {shape}; allowed: 2 dimensions (time steps, receivers)')
+            if 0 in shape: raise DataError(f'{p}: shape {shape}: an empty gather (no time steps or no receivers)')
             dshapes.append((p, shape))
         if labels:
             shape, _ = npy_header(m)
             if len(shape) == 3 and shape[0] == 1: shape = shape[1:]
             if len(shape) != 2: raise DataError(f'{m}: shape {shape}; allowed: (nz, nx)')
+            if 0 in shape: raise DataError(f'{m}: shape {shape}: an empty model')
             mshapes.append((m, shape))
     samples = [Sample(d.name, tuple(s.values()), m if labels else None) for d, s, m in found]
     return samples, (len(ref),) + _common(dshapes, 'a shot gather (time steps, receivers)'), _common(mshapes, 'a velocity model (nz, nx)')
@@ -185,8 +189,13 @@ def detect_layout(folder:str|os.PathLike, # the dataset folder (or a generated d
     if not folder.is_dir(): raise DataError(f'{folder}: no such folder' if not folder.exists() else f'{folder}: not a folder')
     sub = {'openfwi': folder / 'openfwi', 'folders': folder / 'samples'}
     if layout != 'auto': return layout, (sub[layout] if sub[layout].is_dir() else folder)
-    if next(_batch_files(folder), None) is not None: return 'openfwi', folder
-    if any(_SOURCE.fullmatch(p.name) for p in folder.glob('*/*.npy')): return 'folders', folder
+    batched = next(_batch_files(folder), None)
+    folders = any(_SOURCE.fullmatch(p.name) for p in folder.glob('*/*.npy'))
+    if batched is not None and folders:
+        raise DataError(f'{folder}: both an OpenFWI batched file ({batched[2].relative_to(folder)}) and sample folders of receiver_data_src_<i>.npy: '
+                        "say which to read (the description's data.layout, or velnet-predict --layout): 'openfwi' or 'folders'")
+    if batched is not None: return 'openfwi', folder
+    if folders: return 'folders', folder
     for kind, path in sub.items():   # a generated dataset's root: OpenFWI files first (fewer files to open)
         if path.is_dir(): return kind, path
     raise DataError(f'{folder}: no samples: neither OpenFWI batched files (data_0000.npy + model_0000.npy, data/data1.npy + model/model1.npy, '
@@ -372,6 +381,12 @@ class RobustScaler(DataScaler):
 data_scalers
 
 # %% ../../nbs/70_velnet.data.ipynb #f5e26336
+def _positive(m:np.ndarray, dataset:VelocityDataset, i:int) -> np.ndarray:
+    "A `DataError` naming the file if the model `m` of sample `i` has a velocity that is not positive."
+    if m.min() <= 0: raise DataError(f'{dataset.samples[i].model}: sample {dataset.ids[i]}: a velocity of {float(m.min()):g}; '
+                                     'velocities are positive, in m/s')
+    return m
+
 class VelocityScaler:
     "Velocity (m/s) to OpenFWI's [-1, 1] and back: v' = 2(v - vmin)/(vmax - vmin) - 1."
     def __init__(self, vmin:float, vmax:float): # the velocities mapped to -1 and 1
@@ -390,6 +405,7 @@ class VelocityScaler:
         for i in (range(len(dataset)) if indices is None else indices):
             m = dataset.read_model(int(i))
             if m is None: raise DataError(f'{dataset.root}: no velocity models to take the range of')
+            _positive(m, dataset, int(i))
             lo, hi = min(lo, float(m.min())), max(hi, float(m.max()))
         if not hi > lo:
             raise DataError(f'{dataset.root}: every training model has the same velocity ({lo:g} m/s): there is no range to scale to [-1, 1]; '
@@ -437,6 +453,23 @@ def fit_normalisation(dataset:VelocityDataset, # the dataset
     model = None
     if dataset.has_models: model = VelocityScaler(*velocity_range) if velocity_range is not None else VelocityScaler.fit(dataset, idx)
     return Normalisation(data, model)
+
+def check_velocity_range(dataset:VelocityDataset, # the dataset (with models)
+                         indices, # the training samples
+                         velocity_range:tuple, # (vmin, vmax) m/s, as given in the description
+                         n_samples:int=32, seed:int=0): # training models read, and which
+    "A `DescriptionError` at `$.velocity_range` when most velocities of a few training models lie outside the range given (models in km/s, say)."
+    idx = np.asarray(indices, int).reshape(-1)
+    vmin, vmax = velocity_range
+    outside, total, lo, hi = 0, 0, np.inf, -np.inf
+    for i in np.sort(np.random.default_rng(seed).choice(idx, min(n_samples, len(idx)), replace=False)):
+        m = _positive(dataset.read_model(int(i)), dataset, int(i))
+        outside, total = outside + int(np.sum((m < vmin) | (m > vmax))), total + m.size
+        lo, hi = min(lo, float(m.min())), max(hi, float(m.max()))
+    if total and outside > total / 2:
+        unit = ' (they look like km/s; velocities are in m/s)' if hi < 20 else ''
+        raise DescriptionError(f'{outside / total:.0%} of the velocities of the training models read lie outside it: they span {lo:g} to {hi:g}{unit}',
+                               path='$.velocity_range', value=list(velocity_range), allowed='a range [vmin, vmax] in m/s holding the training models')
 
 # %% ../../nbs/70_velnet.data.ipynb #8ed0b383
 def split_indices(n:int, # number of samples
@@ -678,6 +711,10 @@ def prepare_data(description) -> PreparedData: # a `VelnetDataDescription` (path
     "Open, check, split and normalise the data of a velocity-network run."
     d = load_velnet_data(description)
     ds = VelocityDataset(d.folder, d.layout, labels=True)
-    train, val = ds.split(d.validation, d.seed)
+    try: train, val = ds.split(d.validation, d.seed)
+    except DataError as e:
+        raise DescriptionError(f'{ds.root}: {e}', path='$.validation', value=d.validation,
+                               allowed=f'a fraction in (0, 1) or a count leaving training samples (of {len(ds)})') from None
+    if d.velocity_range is not None: check_velocity_range(ds, train, d.velocity_range, d.scaler_samples, d.seed)
     norm = fit_normalisation(ds, train, d.scaler.build(), d.velocity_range, d.scaler_samples, seed=d.seed)
     return PreparedData(d, ds, train, val, norm, augmentation(d.augment))

@@ -51,7 +51,10 @@ def _load_trained(run:str, mtime:int, size:int) -> tuple:
     import keras
     import geoinversion.velnet.models   # noqa: F401 (its Keras objects, which the saved network names)
     run = Path(run)
-    net = keras.models.load_model(run / 'model.keras', compile=False)
+    try: net = keras.models.load_model(run / 'model.keras', compile=False)
+    except Exception as e:   # Keras says 'File not found' of a file that is there but not a Keras archive
+        raise GeoinversionError(f'--model {run}: model.keras cannot be read, the file is damaged ({type(e).__name__}: {str(e)[:200]}); '
+                                'train the run again (velnet-train --overwrite)') from None
     return net, Normalisation.load(run / 'normalisation.json'), read_json(run / 'shapes.json'), read_json(run / 'description.json')
 
 # %% ../../nbs/73_velnet.predict.ipynb #07766b7f
@@ -72,10 +75,10 @@ def predict_chunk(run, # a finished velnet training run
                   layout:str='auto') -> np.ndarray: # the dataset layout
     "Predicted velocity models (n, nz, nx), m/s, float64, of the samples `indices`."
     net, norm, shapes, _ = load_trained(run)
-    ds = VelocityDataset(folder, layout)
+    ds = VelocityDataset(folder, layout, labels=False)   # predicting needs the gathers only
     _check_shapes(ds, shapes, run, folder)
     from geoinversion.velnet.train import predict_normalised   # the batch loop the run's own scoring uses
-    v = norm.inverse_model(predict_normalised(net, ds, indices, norm, batch_size, tta)).astype(np.float64)
+    v = norm.inverse_model(predict_normalised(net, ds, indices, norm, batch_size, tta, model_shape=shapes['model'])).astype(np.float64)
     if sigma is not None: v = post_process(v, norm.model.vmin, norm.model.vmax, sigma=sigma)
     return np.asarray(v, np.float64)
 
@@ -95,7 +98,7 @@ def predict_chunks(run, folder, batch_size:int=16, tta:bool=False, sigma:float|N
     "(sample ids, an iterator of (indices, predicted models) chunk by chunk, in order): `predict` without holding every model at once."
     run = check_run(run)
     _, _, shapes, _ = load_trained(run)
-    ds = VelocityDataset(folder, layout)
+    ds = VelocityDataset(folder, layout, labels=False)
     _check_shapes(ds, shapes, run, folder)
     for name, v, lo in (('batch_size', batch_size, 1), ('chunk', chunk, 1), ('n_workers', n_workers, 1)):
         if isinstance(v, bool) or not isinstance(v, int) or v < lo: raise GeoinversionError(f'{name} must be a positive integer, got {v!r}')
@@ -120,6 +123,13 @@ def _check_out(path) -> Path:
     if path.exists() and path.is_dir(): raise GeoinversionError(f'--out {path}: a folder; give the .npz file to write')
     if path.suffix != '.npz': raise GeoinversionError(f'--out {path}: a submission is a .npz file (give a name ending in .npz)')
     if not path.parent.is_dir(): raise GeoinversionError(f'--out {path}: no folder {path.parent} to write it in')
+    return path
+
+def _check_figure(path) -> Path:
+    path = Path(path)
+    if path.is_dir(): raise GeoinversionError(f'--figure {path}: a folder; give the .png file to write')
+    if path.suffix.lower() != '.png': raise GeoinversionError(f'--figure {path}: the figure is a PNG (give a name ending in .png)')
+    if not path.parent.is_dir(): raise GeoinversionError(f'--figure {path}: no folder {path.parent} to write it in')
     return path
 
 class SubmissionWriter:
@@ -162,18 +172,23 @@ def predict_to_submission(run, folder, out, # the run, the dataset folder, the .
     "Predict every sample of `folder` and write the submission; scores and a figure where the true models are known. Returns a summary."
     t0 = time.perf_counter()
     _check_out(out)
+    if figure is not None: _check_figure(figure)
     ids, chunks = predict_chunks(run, folder, **kwargs)
-    ds = VelocityDataset(folder, kwargs.get('layout', 'auto'))
     _, norm, shapes, _ = load_trained(run)
+    skipped = None   # why there are no scores, where the data hold some true models but not usable ones
+    try: ds = VelocityDataset(folder, kwargs.get('layout', 'auto'))   # the true models, for scores: where every sample has one
+    except DataError as e: ds, skipped = None, str(e)                    # (predicting never needs them)
+    if ds is not None: _check_shapes(ds, shapes, run, folder)           # models on another grid: data made for another network
     vr = (norm.model.vmin, norm.model.vmax)
     sums, first = {}, None   # the scores, accumulated chunk by chunk (each a mean over samples)
     w = SubmissionWriter(out)
     try:
         for idx, models in chunks:
             for j, m in zip(idx, models): w.add(str(ids[j]), m)
-            if ds.has_models:
+            if ds is not None and ds.has_models:
                 from geoinversion.velnet.models import evaluate
-                true = np.stack([ds.read_model(int(j)) for j in idx])
+                try: true = np.stack([ds.read_model(int(j)) for j in idx])
+                except DataError as e: ds, sums, skipped = None, {}, str(e); continue   # a bad true model: predict on, score nothing
                 for k, v in evaluate(norm.model.forward(models), norm.model.forward(true), vr).items():
                     sums[k] = sums.get(k, 0.0) + (v ** 2 if k == 'rmse' else v) * len(idx)
                 if first is None: first = (true[:4], models[:4], [ids[int(j)] for j in idx[:4]])
@@ -181,6 +196,7 @@ def predict_to_submission(run, folder, out, # the run, the dataset folder, the .
     path = w.close()
     summary = {'samples': len(ids), 'file': str(path), 'shape': list(shapes['model']), 'dtype': 'float64', 'units': 'm/s',
                'tta': bool(kwargs.get('tta')), 'post_process_sigma': kwargs.get('sigma'), 'seconds': round(time.perf_counter() - t0, 3)}
+    if skipped: summary['scores_skipped'] = skipped
     if sums:
         summary['scores'] = {k: float(np.sqrt(v / len(ids)) if k == 'rmse' else v / len(ids)) for k, v in sums.items()}
         if figure:

@@ -335,15 +335,17 @@ def _velocity_head(net):
     return f
 
 def predict_normalised(net, # a velocity network (or its physics twin)
-                       dataset:VelocityDataset, indices, normalisation, batch_size:int=16, tta:bool=False) -> np.ndarray:
+                       dataset:VelocityDataset, indices, normalisation, batch_size:int=16, tta:bool=False,
+                       model_shape=None) -> np.ndarray: # (nz, nx) the network predicts (default: the dataset's; give it for data without models)
     "Predictions (n, nz, nx) in normalised units of `dataset`'s samples `indices`, batch by batch (`tta`: averaged with the flipped acquisition)."
     f, out = _velocity_head(net), []
+    shape = tuple(model_shape if model_shape is not None else dataset.model_shape)
     idx = np.asarray(indices, int)
     for k in range(0, len(idx), batch_size):
         x = np.stack([normalisation.forward(dataset.read_data(int(j)))[0] for j in idx[k:k + batch_size]]).astype(np.float32)
         y = tta_flip(f, x) if tta else f(x)
-        out.append(np.asarray(y, np.float32).reshape(len(x), *dataset.model_shape))
-    return np.concatenate(out) if out else np.zeros((0, *dataset.model_shape), np.float32)
+        out.append(np.asarray(y, np.float32).reshape(len(x), *shape))
+    return np.concatenate(out) if out else np.zeros((0, *shape), np.float32)
 
 def data_misfit(models, # velocity models (n, nz, nx), m/s
                 observed, # their recorded gathers (n, S, nt, R)
