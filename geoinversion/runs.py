@@ -57,6 +57,8 @@ def start_run(path, # the run folder
     status = run_status(path)
     if status is None and path.is_dir() and any(path.iterdir()):
         raise RunExistsError(f'{path} is a folder that holds files but no run (no run.json): give a new or an empty folder')
+    if status is not None and (other := read_json(path / 'run.json').get('kind')) != kind:   # never resumed, replaced or deleted as another stage's
+        raise RunExistsError(f'{path} holds a {other} run ({status}), not a {kind} run: give another folder')
     if status == 'finished' and not overwrite:
         raise RunExistsError(f"{path} holds a finished {kind} run; pass overwrite=True (--overwrite) to replace it")
     if status == 'failed' and not _committed(path): overwrite = True   # failed before its first step: nothing to resume
