@@ -113,8 +113,12 @@ def test_papermill_equals_cli(reference, tmp_path):
     ({'events': {'validation': ['S001'], 'test': ['S001']}}, 'an event is in both validation and test'),
     ({'acquisition': {**TINY['acquisition'], 'dt': 0.01}}, 'is unstable'),
     ({'starting_model': {'smooth': float('nan')}}, '$.starting_model.smooth'),
+    ({'observed': {'file': 'recorded.npy'}}, '$.observed.file: the gathers do not match the acquisition'),
+    ({'bounds': [1450.0, 4000.0]}, '$.bounds: the true model reaches 4500 m/s'),
 ])
 def test_bad_descriptions_write_nothing(tmp_path, change, message):
+    "Each refused before the run folder exists; a recorded-data file (beside the description) is read and checked at the door too."
+    np.save(tmp_path / 'recorded.npy', np.zeros((5, 300, 30), np.float32))   # 300 time steps; the acquisition records 400
     f = tmp_path / 'bad.json'
     f.write_text(json.dumps({**TINY, **change}))
     r = cli('fwi', '--config', f, '--out', tmp_path / 'run', check=False)

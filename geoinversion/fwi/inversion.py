@@ -324,7 +324,7 @@ def _observe(inv, p):
         inv.jobs.wait([inv.jobs.submit('observe', e, -1, '', noise=s.observed.noise, seed=s.seed) for e in p.events])
         return
     a = s.acquisition
-    d = read_gathers(p._path(s.observed.file), len(p.events), a.nt, len(p.receivers))
+    d = read_gathers(p._path(s.observed.file), len(p.events), a.nt, len(p.receivers), a.dt)
     for i, e in enumerate(p.events):
         f = result_path(inv.out, 'observe', e, -1, '')
         if not f.exists():
@@ -343,20 +343,22 @@ def _report(inv, st, x) -> dict:
     f0 = inv._misfits('forward', training, last, save_model(inv.out, p.start.values))   # all training events, highest band
     f1 = inv._misfits('forward', training, last, save_model(inv.out, v))
     out['training_misfit'] = {'start': float(np.mean(list(f0.values()))), 'final': float(np.mean(list(f1.values())))}
-    out['training_misfit']['reduction'] = 1 - out['training_misfit']['final'] / out['training_misfit']['start']
+    reduction = lambda a, b: 1 - b / a if a > 0 else None   # none where the start is already exact
+    out['training_misfit']['reduction'] = reduction(out['training_misfit']['start'], out['training_misfit']['final'])
     if p.true is not None:
         e0 = float(np.linalg.norm(p.start.values - p.true.values)); e1 = float(np.linalg.norm(v - p.true.values))
         out['model_error'] = {'start': e0 / float(np.linalg.norm(p.true.values)), 'final': e1 / float(np.linalg.norm(p.true.values)),
-                              'reduction': 1 - e1 / e0}
+                              'reduction': reduction(e0, e1)}
     write_json(inv.out / 'report.json', out)
     lines = [f"# FWI report: {s.name}", '', f"{out['iterations']} accepted iterations over {len(s.bands)} bands ({', '.join(f'{f:g}' for f in out['bands'])} Hz), "
              f"{out['simulations']} simulations ({st['counts']['forward']} forward, {st['counts']['adjoint']} adjoint tasks), {out['seconds']:.0f} s.", '',
              '| quantity | start | final | reduction |', '|---|---:|---:|---:|']
     tm = out['training_misfit']
-    lines.append(f"| training misfit, every training event, highest band | {tm['start']:.4g} | {tm['final']:.4g} | {100 * tm['reduction']:.1f}% |")
+    pct = lambda r: 'n/a' if r is None else f'{100 * r:.1f}%'
+    lines.append(f"| training misfit, every training event, highest band | {tm['start']:.4g} | {tm['final']:.4g} | {pct(tm['reduction'])} |")
     if 'model_error' in out:
         me = out['model_error']
-        lines.append(f"| relative model error | {me['start']:.4f} | {me['final']:.4f} | {100 * me['reduction']:.1f}% |")
+        lines.append(f"| relative model error | {me['start']:.4f} | {me['final']:.4f} | {pct(me['reduction'])} |")
     lines += ['', f"validation misfit (final): {out['final_validation_misfit']}; test misfit: {out['test_misfit']}"]
     if out['notes']: lines += ['', 'notes: ' + '; '.join(out['notes'])]
     atomic_write(inv.out / 'report.md', '\n'.join(lines) + '\n')

@@ -106,7 +106,7 @@ class TrustRegionLBFGS(_Optimiser):
         "A trial: `x_trial` (projected on [lo, hi]), the step, its predicted reduction and its kind."
         g = np.asarray(g, np.float64).ravel(); x = np.asarray(x, np.float64).ravel()
         gn = float(np.linalg.norm(g))
-        if gn == 0: raise GeoinversionError('the gradient is zero: nothing to do')
+        if gn == 0: raise GeoinversionError('the gradient is zero: nothing to do (the data fit already, or the misfit window, the mutes or the source cut leave nothing to update)')
         if self.rejections >= self.spec.max_rejections + self.spec.max_line_search:
             raise NoDescent(f'no step lowered the misfit in {self.rejections} trials (the last {self.spec.max_line_search} along the steepest descent)')
         if self.rejections >= self.spec.max_rejections:   # steepest descent, backtracking

@@ -75,6 +75,13 @@ def marmousi_like(nz:int=150, # cells in depth
 def _file_error(path, message, value=None, allowed=None, json_path='$.file'):
     return DescriptionError(message, file=str(path), path=json_path, value=value, allowed=allowed)
 
+def _metres(coord, path) -> float:
+    "Metres per unit of a netCDF coordinate (its `units`; none: metres)."
+    unit = str(coord.attrs.get('units', 'm')).strip().lower()
+    if unit in ('m', 'metre', 'meter', 'metres', 'meters'): return 1.0
+    if unit in ('km', 'kilometre', 'kilometer', 'kilometres', 'kilometers'): return 1000.0
+    raise _file_error(path, f'unknown unit of the coordinate {coord.name}', value=coord.attrs.get('units'), allowed='m or km')
+
 def read_model(path, # a .nc, .npy or .sgy/.segy file
                dx:float|None=None, # cell size, m (needed for .npy and SEG-Y; netCDF gives it by its coordinates)
                variable:str|None=None) -> 'xr.DataArray': # the netCDF variable (default: the only one)
@@ -93,11 +100,18 @@ def read_model(path, # a .nc, .npy or .sgy/.segy file
             if da.ndim != 2 or set(da.dims) != {'z', 'x'}:
                 raise _file_error(path, 'a velocity model has dimensions (z, x)', value=list(da.dims), allowed="('z', 'x')")
             da = da.transpose('z', 'x')
-            steps = np.diff(da['z'].values), np.diff(da['x'].values)
-            d = float(steps[0][0]) if len(steps[0]) else float(dx or 0)
-            if any(len(s) and not np.allclose(s, d, rtol=1e-6) for s in steps):
-                raise _file_error(path, 'the grid is not regular and square (the same spacing in z and x)', allowed='a regular grid')
-            values, dx = da.values, d
+            if 'z' in da.coords and 'x' in da.coords:   # the cell size from the coordinates (without them: the dx given)
+                scale = {c: _metres(da[c], path) for c in ('z', 'x')}
+                da = da.sortby('z').sortby('x')           # stored bottom-up or right to left: read top-down, left to right
+                z, x = da['z'].values * scale['z'], da['x'].values * scale['x']
+                if z.min() < 0: raise _file_error(path, 'z is depth, positive downwards; the file has negative z (an elevation?)',
+                                                  value=float(z.min()), allowed='z >= 0, in m or km below the surface')
+                steps = np.diff(z), np.diff(x)
+                d = float(steps[0][0]) if len(steps[0]) else float(steps[1][0]) if len(steps[1]) else float(dx or 0)
+                if any(len(s) and not np.allclose(s, d, rtol=1e-6) for s in steps):
+                    raise _file_error(path, 'the grid is not regular and square (the same spacing in z and x)', value=[float(np.median(s)) for s in steps if len(s)], allowed='a regular grid')
+                dx = d
+            values = da.values
         elif suffix == '.npy':
             values = np.load(path, allow_pickle=False)
         elif suffix in ('.sgy', '.segy'):
@@ -125,7 +139,8 @@ def write_model(da, path) -> Path:
     return path
 
 def read_gathers(path, # a .npy, .nc or SEG-Y file
-                 events:int, nt:int, receivers:int) -> np.ndarray: # the shape the acquisition gives
+                 events:int, nt:int, receivers:int, # the shape the acquisition gives
+                 dt:float|None=None) -> np.ndarray: # the acquisition's time step, s: a SEG-Y file's sample interval must be it
     "Recorded shot gathers `(events, nt, receivers)` from disk, checked against the acquisition and for finite values."
     path = Path(path)
     if not path.is_file(): raise _file_error(path, 'gather file not found', value=str(path), allowed='an existing .npy, .nc or .sgy file')
@@ -142,6 +157,10 @@ def read_gathers(path, # a .npy, .nc or SEG-Y file
                 if f.tracecount != events * receivers:
                     raise _file_error(path, f'the SEG-Y file holds {f.tracecount} traces; the acquisition needs events x receivers = '
                                             f'{events} x {receivers}', value=f.tracecount, allowed=events * receivers)
+                hdt = f.bin[segyio.BinField.Interval] * 1e-6
+                if dt is not None and hdt > 0 and not math.isclose(hdt, dt, rel_tol=1e-4):
+                    raise _file_error(path, f"the traces are sampled every {hdt:g} s, the acquisition's dt is {dt:g} s: resample them to dt",
+                                      value=hdt, allowed=f'{dt:g} s')
                 d = np.array(f.trace.raw[:]).reshape(events, receivers, -1).transpose(0, 2, 1)
         else: raise _file_error(path, 'unknown gather file type', value=suffix, allowed='.npy, .nc, .sgy, .segy')
     except DescriptionError: raise
@@ -355,8 +374,18 @@ class FWIDescription(Description):
         nyquist = 0.5 / self.acquisition.dt
         for i, b in enumerate(self.bands):
             if b.fmax >= nyquist: raise Invalid(f'fmax is above the Nyquist frequency {nyquist:g} Hz of dt', value=b.fmax, allowed=f'< {nyquist:g}', subpath=('bands', i, 'fmax'))
-        if self.misfit.t_max is not None and self.misfit.t_max > self.acquisition.nt * self.acquisition.dt:
-            raise Invalid('the window ends after the record', value=self.misfit.t_max, allowed=f'<= {self.acquisition.nt * self.acquisition.dt:g} s', subpath=('misfit', 't_max'))
+        a = self.acquisition
+        record, f = a.nt * a.dt, a.wavelet.freq
+        if self.misfit.t_max is not None and self.misfit.t_max > record:
+            raise Invalid('the window ends after the record', value=self.misfit.t_max, allowed=f'<= {record:g} s', subpath=('misfit', 't_max'))
+        if self.misfit.t_min >= record:
+            raise Invalid('the window starts after the record ends', value=self.misfit.t_min, allowed=f'< {record:g} s', subpath=('misfit', 't_min'))
+        if 2.5 * f >= nyquist:   # a Ricker's spectrum is 3 % of its peak at 2.5 times the peak frequency
+            raise Invalid(f'a Ricker wavelet carries energy up to about 2.5 times its peak frequency: above the Nyquist frequency {nyquist:g} Hz of dt',
+                          value=f, allowed=f'< {nyquist / 2.5:g} Hz', subpath=('acquisition', 'wavelet', 'freq'))
+        if record < 3.0 / f:     # the Ricker peaks at 1.5 / f and has died out by twice that
+            raise Invalid(f'the record ({record:g} s) ends before the wavelet does (a Ricker of {f:g} Hz peaks at {1.5 / f:g} s, over by {3 / f:g} s)',
+                          value=a.nt, allowed=f'>= {math.ceil(3.0 / f / a.dt)} time steps', subpath=('acquisition', 'nt'))
         return self
 
 def load_fwi_description(src) -> FWIDescription:
@@ -378,6 +407,9 @@ class Problem:
         self.start = self._start()
         self.dx = float(self.start.attrs['dx'])
         self.nz, self.nx = self.start.shape
+        if min(self.nz, self.nx) < a.order:
+            raise self._error(f'the model is too small for the order-{a.order} stencil', 'true_model' if self.true is not None else 'starting_model',
+                              [self.nz, self.nx], f'>= {a.order} cells each way')
         if self.true is not None:
             if self.true.shape != self.start.shape:
                 raise self._error('the starting model and the true model differ in shape', 'starting_model', list(self.start.shape), list(self.true.shape))
@@ -387,6 +419,9 @@ class Problem:
         if float(self.start.min()) < lo or float(self.start.max()) > hi:
             raise self._error('the starting model is outside the bounds', 'bounds', list(d.bounds),
                               f'bounds containing [{float(self.start.min()):g}, {float(self.start.max()):g}] m/s')
+        if self.true is not None and float(self.true.max()) > hi:   # the observed data are simulated in it, on the grid set up for the bounds
+            raise self._error(f'the true model reaches {float(self.true.max()):g} m/s, above the highest bound (the time step and the absorbing '
+                              'layers are set for the bounds)', 'bounds', list(d.bounds), f'a highest bound >= {float(self.true.max()):g} m/s')
         from geoinversion.wave.stencils import check_stability, UnstableError
         try: check_stability(hi, self.dx, a.dt, a.order)
         except UnstableError as e: raise self._error(f'{e} (the fastest velocity the bounds allow)', 'acquisition.dt', a.dt) from None
@@ -397,17 +432,37 @@ class Problem:
         self.events = [f'S{i:03d}' for i in range(len(self.sources))]
         self.split = self._split()
         self.water = self._water()
+        self._check_source_cut()
+        self.observed_digest = None   # of the recorded gathers, read and checked here: a changed file is a changed problem
+        if d.observed.file is not None:
+            try: g = read_gathers(self._path(d.observed.file), len(self.events), a.nt, len(self.receivers), a.dt)
+            except DescriptionError as e: raise self._relocated(e, 'observed') from None
+            self.observed_digest = hashlib.sha1(g.tobytes()).hexdigest()
 
     def _error(self, message, where, value, allowed=None):
         return DescriptionError(message, file=self.file, path='$.' + where, value=value, allowed=allowed)
+
+    def _relocated(self, e:DescriptionError, where:str) -> DescriptionError:
+        "An error about a data file, placed under `where` in the description (the file named beside what is allowed)."
+        return DescriptionError(e.message, file=self.file or e.file, path=f'$.{where}.' + e.path[2:], value=e.value,
+                                allowed=f'{e.allowed} (in {e.file})' if e.allowed else f'(in {e.file})')
+
+    def _check_source_cut(self):
+        "An error if the source cut of the training events leaves no cell to update."
+        from geoinversion.fwi.precondition import source_cut
+        r = self.description.preconditioning.source_cut_radius
+        if r <= 0: return
+        src = self.sources[[self.event_index(e) for e in self.split['training']]]
+        if not (source_cut(np.ones((self.nz, self.nx)), src, self.dx, r)[~self.water] > 0).any():
+            raise self._error('the cut around the sources covers the whole model: no cell is left to update', 'preconditioning.source_cut_radius',
+                              r, f'a few cells, e.g. {2 * self.dx:g} m')
 
     def _path(self, f): return Path(f) if Path(f).is_absolute() else self.folder / f
 
     def _model(self, spec, where):
         if spec.generator is not None: return marmousi_like(spec.nz, spec.nx, spec.dx or 10.0, spec.seed)
         try: return read_model(self._path(spec.file), spec.dx, spec.variable)
-        except DescriptionError as e: raise DescriptionError(e.message, file=self.file or e.file, path=f'$.{where}.' + e.path[2:],
-                                                             value=e.value, allowed=f'{e.allowed} (in {e.file})' if e.allowed else f'(in {e.file})') from None
+        except DescriptionError as e: raise self._relocated(e, where) from None
 
     def _start(self):
         s = self.description.starting_model
@@ -487,6 +542,7 @@ class Problem:
         "A short hash of the resolved problem: what a task's result depends on, besides the model."
         h = hashlib.sha1(json.dumps(self.description.model_dump(mode='json'), sort_keys=True).encode())
         for a in (self.start.values,) + ((self.true.values,) if self.true is not None else ()): h.update(np.ascontiguousarray(a).tobytes())
+        if self.observed_digest: h.update(self.observed_digest.encode())
         return h.hexdigest()[:12]
 
     def __repr__(self):

@@ -53,7 +53,7 @@ def _load_trained(run:str, mtime:int, size:int) -> tuple:
     run = Path(run)
     try: net = keras.models.load_model(run / 'model.keras', compile=False)
     except Exception as e:   # Keras says 'File not found' of a file that is there but not a Keras archive
-        raise GeoinversionError(f'--model {run}: model.keras cannot be read, the file is damaged ({type(e).__name__}: {str(e)[:200]}); '
+        raise GeoinversionError(f'--model {run}: model.keras cannot be read as a Keras archive (the file is damaged: {type(e).__name__}); '
                                 'train the run again (velnet-train --overwrite)') from None
     return net, Normalisation.load(run / 'normalisation.json'), read_json(run / 'shapes.json'), read_json(run / 'description.json')
 
