@@ -501,6 +501,10 @@ class Problem:
         s = self.description.events
         names = self.events
         chosen, taken = {}, set()
+        for part in ('training', 'validation', 'test'):
+            v = getattr(s, part)
+            if isinstance(v, list) and len(set(v)) < len(v):
+                raise self._error('an event named twice', f'events.{part}', sorted({n for n in v if v.count(n) > 1}), 'each event once')
         for part in ('validation', 'test'):
             v = getattr(s, part)
             if isinstance(v, list):

@@ -151,7 +151,9 @@ class VelnetExperiment(Experiment):
         self.file = file or (None if isinstance(description, VelnetTrainingDescription) else read_description(description)[1])
         try: self.data = prepare_data(t.data)
         except DescriptionError as e: raise e.relocated(self.file, prefix='$.data') from None
-        self.test = VelocityDataset(t.test, labels=True) if t.test else None
+        try: self.test = VelocityDataset(t.test, labels=True).check() if t.test else None   # every test sample read now, not after the training
+        except DataError as e: raise DescriptionError(str(e), file=self.file, path='$.test', value=t.test,
+                                                      allowed='a folder of samples with their velocity models, every value finite') from None
         ds = self.data.dataset
         if self.test is not None and (self.test.data_shape != ds.data_shape or self.test.model_shape != ds.model_shape):
             raise DataError(f'{t.test}: test samples of shape {self.test.data_shape} -> {self.test.model_shape}, '
