@@ -73,7 +73,7 @@ def _draw(args):
     if args.scheduler is not None or args.dask is not None: desc['scheduler'] = _scheduler(args)
     if args.n_workers is not None: desc['n_workers'] = args.n_workers
     folder, desc['models'] = _members(args, desc)
-    out = draw(desc, folder, args.out, overwrite=args.overwrite)
+    out = draw(desc, folder, args.out, overwrite=args.overwrite, evaluate_with='slope' if args.evaluate else None)
     s = read_json(out / 'run.json')['summary']
     print(f"drawing: {out}: {s['drawn']} entities drawn, {s['skipped']} skipped, {s['pixels']} pixels in {s['seconds']:.1f} s "
           f"({s['pixels'] / max(s['seconds'], 1e-9):.0f} pixels/s), profiles: {', '.join(s['profiles']) or 'none'}")

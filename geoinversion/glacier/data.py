@@ -98,12 +98,19 @@ def open_raster(path, # GeoTIFF file
     path = Path(path)
     if not path.is_file(): raise RasterError(f'{path}: raster file not found')
     try:
-        da = rioxarray.open_rasterio(path, masked=True)
+        da = rioxarray.open_rasterio(path, masked=True, mask_and_scale=True)   # a scale factor and offset applied: values in the stated unit
         if probe:
-            with rasterio.open(path) as src: src.read(1, out_shape=(min(src.height, 64), min(src.width, 64)))
+            with rasterio.open(path) as src:
+                look = src.read(1, out_shape=(min(src.height, 64), min(src.width, 64)))
+                untagged = src.nodata is None and np.isin(look, (-9999, -32768, -3.4028234663852886e38)).any()
     except (rasterio.errors.RasterioError, OSError, ValueError) as e:
         raise RasterError(f'{path}: not a readable GeoTIFF (truncated, damaged or another format): {_read_error(e)}') from None
     if da.rio.crs is None: raise RasterError(f'{path}: the raster has no CRS; assign one (e.g. gdal_edit.py -a_srs EPSG:2056)')
+    if da.sizes.get('band', 1) > 1:
+        raise RasterError(f'{path}: {da.sizes["band"]} bands; a raster here has one (take one out, e.g. gdal_translate -b 1 in.tif out.tif)')
+    if probe and untagged:
+        log.warning('%s: no nodata value is set, but the raster holds -9999, -32768 or -3.4e38, usual fill values: taken as data '
+                    '(set the nodata value, e.g. gdal_edit.py -a_nodata -9999, if they are holes)', path)
     return da.squeeze('band', drop=True) if 'band' in da.dims else da
 
 def aligned_grid(bounds, # (minx, miny, maxx, maxy)
@@ -206,8 +213,16 @@ class GlacierDataset:
         if gdf.crs is None: raise DescriptionError('the shapefile has no CRS (.prj missing)', file=self.file, path='$.shapefile_file', value=str(f))
         columns = [c for c in gdf.columns if c != 'geometry']
         for field, value in (('shapefile_fieldname', d.shapefile_fieldname), ('split_fieldname', d.split_fieldname)):
-            if value not in gdf.columns: raise DescriptionError('no such field in the shapefile', file=self.file, path=f'$.{field}', value=value, allowed=columns)
-        ids = gdf[d.shapefile_fieldname].astype(str)
+            if value not in gdf.columns: raise DescriptionError('no such field in the shapefile', file=self.file, path=f'$.{field}', value=value,
+                                                                allowed=columns or f'none: the shapefile has no attribute table (is {f.with_suffix(".dbf").name} beside it?)')
+        raw = gdf[d.shapefile_fieldname]
+        blank = raw.isna() | (raw.astype(str).str.strip() == '')
+        if blank.any(): raise DescriptionError(f'{int(blank.sum())} entities have no id (rows {[int(i) for i in np.flatnonzero(blank)][:5]}, counted from 0)',
+                                               file=self.file, path='$.shapefile_fieldname', value=d.shapefile_fieldname, allowed='a column with an id in every row')
+        ids = raw.astype(str)
+        empty = gdf.geometry.isna() | gdf.geometry.is_empty
+        if empty.any(): raise DescriptionError(f'{int(empty.sum())} entities have an empty or no outline', file=self.file, path='$.shapefile_file',
+                                               value=sorted(ids[empty.values])[:5], allowed='a polygon for every entity')
         if ids.duplicated().any(): raise DescriptionError('entity ids are not unique', file=self.file, path='$.shapefile_fieldname', value=sorted(set(ids[ids.duplicated()])))
         odd = [i for i in ids if not _ID.match(i)]   # an id names the entity's folders (patch cache, drawing)
         if odd: raise DescriptionError(f'{len(odd)} entity id(s) cannot name a folder', file=self.file, path='$.shapefile_fieldname', value=odd[:5],
@@ -225,13 +240,30 @@ class GlacierDataset:
         e = self.entities()
         return list(e.index if split is None else e.index[e['split'] == split])
 
+    def cache_key(self) -> dict:
+        "What the patches depend on: the description, and the size and modification time of every file it reads."
+        d = self.description
+        files = [d.shapefile_file, str(Path(d.shapefile_file).with_suffix('.dbf'))] + [r.file for r in d.rasters]
+        stat = lambda p: [p.stat().st_size, p.stat().st_mtime_ns] if p.is_file() else None
+        return {**d.model_dump(mode='json'), 'files': {f: stat(self.path(f)) for f in files}}
+
     def _check_cache(self):
-        key = self.description.model_dump(mode='json')
+        key = self.cache_key()
         f = self.cache / 'description.json'
+        if not f.exists() and self.cache.is_dir() and any(self.cache.iterdir()):
+            raise GeoinversionError(f'{self.cache}: the patch cache folder holds files that are not a patch cache (no description.json): '
+                                    'give a new or an empty folder (--cache)')
         if f.exists() and read_json(f) != key:
-            log.info('%s: the dataset description changed; emptying the patch cache', self.cache)
-            shutil.rmtree(self.cache)
+            log.info('%s: the dataset description or one of its files changed; emptying the patch cache', self.cache)
+            self._empty_cache()
         if not f.exists(): write_json(f, key)
+
+    def _empty_cache(self):
+        "Remove what a patch cache holds (its description, and a folder of GeoTIFF patches per entity); anything else stops it, removed nothing."
+        foreign = [p.name for p in self.cache.iterdir() if p.name != 'description.json' and not (p.is_dir() and all(q.suffix == '.tif' for q in p.iterdir()))]
+        if foreign: raise GeoinversionError(f'{self.cache}: the patch cache must be emptied (its dataset changed), but it holds files it did not write '
+                                            f'({", ".join(sorted(foreign)[:3])}): give another cache folder (--cache)')
+        for p in self.cache.iterdir(): shutil.rmtree(p) if p.is_dir() else p.unlink()
 
     def patches(self, entity:str) -> dict:
         "The entity's patches {raster name: DataArray}, cut and cached on first use (errors: `PatchError`, `RasterError`)."
@@ -257,7 +289,7 @@ class GlacierDataset:
         f = self.cache / entity / f'{name}.tif'
         if (self.cache / 'description.json').exists() and all((self.cache / entity / f'{r.name}.tif').exists() for r in self.description.rasters):
             if entity not in self.entities().index: raise PatchError(f'no entity {entity!r} in {self.description.shapefile_file}')
-            if read_json(self.cache / 'description.json') == self.description.model_dump(mode='json'): return open_raster(f).load()
+            if read_json(self.cache / 'description.json') == self.cache_key(): return open_raster(f).load()
         return self.patches(entity)[name]
 
     def mask(self, entity:str, da): # the entity id, and a patch whose grid to use

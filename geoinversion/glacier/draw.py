@@ -26,7 +26,8 @@ from .world import _write_tif, plastic_thickness
 # %% auto #0
 __all__ = ['Coordinate', 'LAYERS', 'Profile', 'DrawingDescription', 'load_drawing', 'member', 'predict_windows', 'draw_tile',
            'draw_pixel_by_pixel', 'tiles', 'check_member', 'resolve_members', 'check_window', 'draw', 'read_map',
-           'profile_points', 'draw_profiles', 'fit_baseline_tau', 'std_scale', 'evaluate_drawing', 'DrawingViewer']
+           'profile_points', 'draw_profiles', 'fit_baseline_tau', 'std_scale', 'check_slope', 'evaluate_drawing',
+           'DrawingViewer']
 
 # %% ../../nbs/33_glacier.draw.ipynb #fa1c9592
 Coordinate = Annotated[float, Field(ge=-1e8, le=1e8)]   # a projected coordinate, m: within 100,000 km of the origin
@@ -217,7 +218,8 @@ def draw(description, # drawing description (path, JSON string, dict, shipped ex
          storage_path, # folder of the training runs
          out, # the drawing's run folder
          overwrite:bool=False, # replace a finished drawing
-         client=None): # an existing Dask client (overrides the description's scheduler)
+         client=None, # an existing Dask client (overrides the description's scheduler)
+         evaluate_with:str|None=None): # the slope raster `evaluate_drawing` will need afterwards: checked before drawing
     "Draw mean and std maps (and profiles) of the chosen entities; returns the run folder. A killed drawing resumes from its finished entities."
     d = load_drawing(description)
     file = read_description(description)[1] if not isinstance(description, DrawingDescription) else None
@@ -225,6 +227,12 @@ def draw(description, # drawing description (path, JSON string, dict, shipped ex
     setup = _setup(runs)
     dataset = GlacierDataset(setup['dataset'], root=setup['root'], cache=setup['cache'])
     entities = _features(d, dataset, file)   # every check before the run folder exists
+    for i, p in enumerate(d.profiles):       # line shapefiles read now: a bad one stops here, not as a skipped profile after the drawing
+        try: _lines(p, dataset)
+        except Exception as err:
+            raise DescriptionError(str(err), file=file, path=f'$.profiles[{i}]', value=p.file or p.coordinates,
+                                   allowed='a line shapefile with a CRS (and the fields named), or coordinates') from None
+    if evaluate_with is not None: check_slope(dataset, evaluate_with)
     what = d.model_dump(mode='json', exclude={'scheduler', 'n_workers'})   # where it runs does not change the maps: not part of the record
     out = start_run(out, 'draw', {'drawing': what, 'members': [str(r) for r in runs], 'training': setup},
                     overwrite=overwrite, same_description=True)   # an unfinished drawing resumes only with the same description
@@ -401,6 +409,13 @@ def std_scale(dataset, out, table, output, split='validation', slope_name='slope
         r.append(np.abs(mean[ok] - ref[ok]) / std[ok])
     return float(np.quantile(np.concatenate(r), 0.6827)) if r and sum(map(len, r)) else None
 
+def check_slope(dataset, slope_name:str='slope'):
+    "A `GeoinversionError` unless the dataset has the surface-slope raster (degrees) the evaluation's baseline needs."
+    names = [r.name for r in dataset.description.rasters]
+    if slope_name not in names:
+        raise GeoinversionError(f'the evaluation compares with a perfect-plasticity baseline, which needs a surface-slope raster (degrees) named '
+                                f'{slope_name!r} in the dataset; it has {names}')
+
 def evaluate_drawing(out, # a finished drawing run
                      split:str='test', # entities evaluated (those drawn)
                      slope_name:str='slope', min_slope:float=4.0,
@@ -410,6 +425,7 @@ def evaluate_drawing(out, # a finished drawing run
     desc = read_json(Path(out) / 'description.json')
     setup = desc['training']; output = setup['training']['outputs'][0]['name']
     dataset = GlacierDataset(setup['dataset'], root=setup['root'], cache=setup['cache'])
+    check_slope(dataset, slope_name)
     tau = fit_baseline_tau(dataset, output, slope_name, min_slope)
     table = pd.read_csv(Path(out) / 'entities.csv', dtype={'id': str}).set_index('id')
     ids = [e for e in dataset.ids(split) if e in table.index and pd.isna(table.loc[e, 'error'])]

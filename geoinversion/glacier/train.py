@@ -12,11 +12,11 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from ..core import DescriptionError, GeoinversionError, Registry, read_json, write_json
+from ..core import DescriptionError, GeoinversionError, Registry, RunExistsError, read_json, write_json
 from ..descriptions import kinds, named, nested, Description, Invalid, RunName, describe_fields, load_description, read_description
 from ..graph import ActivationName, build_model, load_model_description
 from ..parallel import execute_entity_task
-from ..runs import run_status
+from ..runs import description_differences, run_status
 from ..training import Experiment, callbacks, check_training_options, losses, metrics, optimizers, regression_scores, train
 from .data import (SPLITS, GlacierDataset, GlacierDatasetDescription, load_glacier_dataset,
                                        log, sample_entity, window_pixels)
@@ -313,7 +313,11 @@ def train_ensemble(description, # glacier training description (path, JSON strin
     runs = []
     for seed in (range(t.seeds_number) if seeds is None else seeds):
         run = Path(out) / f'{t.name}_seed{seed}'
-        if run_status(run) == 'finished' and not overwrite: log.info('%s: finished, kept', run)
+        if run_status(run) == 'finished' and not overwrite:   # kept only if it was trained as asked now
+            differ = description_differences(run, {**exp.resolved(), 'seed': seed, 'pretrain': None})
+            if differ: raise RunExistsError(f"{run}: a finished member trained with another description (differs at {', '.join(differ[:5])}"
+                                            f"{', ...' if len(differ) > 5 else ''}): pass --overwrite to train it again, or give another --out")
+            log.info('%s: finished, kept', run)
         else: train(exp, seed, run, overwrite=overwrite, verbose=verbose)
         runs.append(run)
     return runs
