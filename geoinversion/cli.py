@@ -221,6 +221,9 @@ def _main(argv):
         print(f'geoinversion {args.command}: interrupted (run the same command again to resume)', file=sys.stderr)
         return 130
     except Exception as e:
+        if isinstance(e, SystemError) and isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):   # Ctrl-C inside a Numba kernel
+            print(f'geoinversion {args.command}: interrupted (run the same command again to resume)', file=sys.stderr)
+            return 130
         if args.debug: raise
         print(f'geoinversion {args.command}: unexpected error: {type(e).__name__}: {e} (run again with --debug for the traceback)', file=sys.stderr)
         return 1

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import math
 import json
 import os
 import shutil
@@ -86,8 +87,16 @@ class WaveDatasetDescription(Description):
         fam, a = self.velocity(), self.acquisition
         for name, depth in (('source_depth', a.source_depth), ('receiver_depth', a.receiver_depth)):
             if depth >= fam.nz: raise Invalid(f'{name} is below the model', value=depth, allowed=f'< {fam.nz} cells', subpath=('acquisition', name))
+            if a.free_surface and depth == 0:
+                raise Invalid(f'{name} is on the free surface (row 0, where the pressure is zero)', value=depth, allowed='>= 1 cell', subpath=('acquisition', name))
         for name, n in (('n_sources', a.n_sources), ('n_receivers', a.n_receivers)):
             if n > fam.nx: raise Invalid(f'more {name[2:]} than columns', value=n, allowed=f'<= {fam.nx}', subpath=('acquisition', name))
+        from geoinversion.wave.stencils import UnstableError, check_stability
+        try: check_stability(fam.vmax, fam.dx, a.dt, a.order)   # the family's fastest velocity, not each chunk's: before anything is written
+        except UnstableError as e: raise Invalid(str(e), value=a.dt, allowed=f'a stable dt for {fam.vmax:g} m/s', subpath=('acquisition', 'dt')) from None
+        if a.nt * a.dt <= 1.5 / a.freq:   # the Ricker peaks at 1.5 / freq
+            raise Invalid(f'the record ({a.nt * a.dt:g} s) ends before the wavelet peaks ({1.5 / a.freq:g} s for {a.freq:g} Hz)', value=a.nt,
+                          allowed=f'> {math.ceil(1.5 / a.freq / a.dt)} time steps (about {math.ceil(3 / a.freq / a.dt)} for the whole wavelet)', subpath=('acquisition', 'nt'))
         return self
 
 def load_wave_dataset_description(src) -> WaveDatasetDescription:
@@ -165,6 +174,7 @@ def generate(description, # a `WaveDatasetDescription` (path, JSON string or dic
             futures = [c.submit(task, resolved, str(out), k, pure=False) for k in range(n_chunks)]
             for f in as_completed(futures):
                 r = f.result(); results.append(r); bar.update(r['samples'])
+                write_json(out / 'state.json', {'step': len(results), 'chunks': sorted(x['chunk'] for x in results)})   # work to resume: kept after a failure
     except BaseException as e:   # finished chunks stay: the same command resumes
         fail_run(out, e); raise
     finally: bar.close()
