@@ -256,6 +256,8 @@ def train(experiment:Experiment, # what to train (a stage's experiment)
     exp, run = experiment, Path(out)
     if pretrain is not None:
         pretrain = Path(pretrain)
+        if pretrain.resolve() == run.resolve():   # with --overwrite it would be deleted before it is read
+            raise GeoinversionError(f'--pretrain {pretrain} is the run folder to write (--out): start from another finished run, or write elsewhere')
         if run_status(pretrain) != 'finished' or not (pretrain / 'model.keras').exists():
             raise GeoinversionError(f'--pretrain {pretrain}: not a finished training run with a model.keras')
     resolved = {**exp.resolved(), 'seed': seed, 'pretrain': str(pretrain.resolve()) if pretrain else None}
@@ -335,7 +337,7 @@ def _sweep_job(make, description, seed:int, out:str) -> dict:
         run = Path(out) / f'{exp.name}_seed{seed}'
         if run_status(run) != 'finished': run = train(exp, seed, run, verbose=0)
         return {'run': str(run), 'error': None, 'test': read_json(run / 'test_metrics.json'), 'epochs': len(read_history(run))}
-    except BaseException as e:
+    except Exception as e:   # a Ctrl-C (KeyboardInterrupt) stops the sweep, not just this run
         return {'run': None, 'error': f'{type(e).__name__}: {e}', 'trace': traceback.format_exc(limit=3), 'test': {}, 'epochs': 0}
 
 def _flat(d:dict, prefix='') -> dict:
