@@ -121,6 +121,8 @@ class VolcanoExperiment(Experiment):
     def build(self, seed:int=0) -> keras.Model:
         "The compiled network."
         net = build_model(self.model_description)
+        if set(self.outputs) != set(net.output):   # some outputs trained: the network of those (Keras wants a target for every output)
+            net = keras.Model(net.inputs, {o: net.output[o] for o in self.outputs}, name=net.name)
         t = self.description
         net.compile(optimizer=optimizers[t.optimizer](t.learning_rate),
                     loss={o: losses[t.losses.get(o, 'mse')]() for o in self.outputs},
