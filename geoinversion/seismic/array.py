@@ -355,6 +355,14 @@ def fk_estimate(stream:Stream, # element traces, one sampling rate
                                 f'i.e. >= {2.0 / freqmin:g} s (a longer interval or win_len, or a higher freqmin)')
     if win_len > endtime - starttime:
         raise GeoinversionError(f'the FK window ({win_len:g} s) is longer than the interval {starttime} - {endtime} ({endtime - starttime:g} s)')
+    if not 0.01 <= win_frac <= 1: raise GeoinversionError(f'win_frac, the step between FK windows as a fraction of win_len, must be in [0.01, 1]; got {win_frac!r}')
+    if not 0 < slowness_max <= 10: raise GeoinversionError(f'slowness_max must be in (0, 10] s/km; got {slowness_max!r}')
+    for name, step in (('coarse_step', coarse_step), ('slowness_step', slowness_step)):
+        if not 0 < step <= slowness_max or 2 * slowness_max / step > 2000:
+            raise GeoinversionError(f'{name} must be in (0, slowness_max] and leave at most 2000 points across the grid '
+                                    f'(>= {slowness_max / 1000:g} s/km); got {step!r}')
+    xy = np.array([[tr.stats.coordinates.longitude, tr.stats.coordinates.latitude] for tr in st])
+    if np.ptp(xy, axis=0).max() == 0: raise ArrayError('every element of the array is at the same place: an FK analysis needs an aperture')
     if max(t.stats.starttime for t in st) > starttime or min(t.stats.endtime for t in st) < endtime:
         raise NoDataError(f'the traces do not cover {starttime} - {endtime}')
     kw = dict(win_len=win_len, win_frac=win_frac, frqlow=freqmin, frqhigh=freqmax, prewhiten=0,
@@ -469,7 +477,7 @@ def read_array(client, # any ObsPy client with `get_waveforms` (SDS, FDSN, `Stre
             covered[tr.stats.channel[-1]] += max(0.0, min(tr.stats.endtime + tr.stats.delta, t1) - max(tr.stats.starttime, t0))
         if gaps: _note(notes, f'{net}.{sta}: gaps filled with 0 (' + ', '.join(f'{c} {s:.1f} s' for c, s in sorted(gaps.items())) + ')')
         for tr in st:
-            if tr.data.dtype.kind not in 'f': tr.data = tr.data.astype(np.float64)
+            if tr.data.dtype != np.float64: tr.data = tr.data.astype(np.float64)   # int32 and float32 pieces of one channel merge as float64
         try:
             st.merge(method=1, fill_value=0, interpolation_samples=0)
         except Exception as e:

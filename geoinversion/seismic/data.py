@@ -147,6 +147,9 @@ def windows_from_archive(client, # any ObsPy client with `get_waveforms` (SDS, F
                          freqmin:float=2.0, freqmax:float=8.0) -> tuple[np.ndarray, pd.DataFrame]: # band of the preprocessing
     "Beam windows and labels for the bulletin's events (and `n_noise` noise windows) read from an archive."
     from geoinversion.seismic.array import read_array, preprocess, gbf_beams
+    missing = [c for c in ('p_time', 'back_azimuth', 'kind') if c not in bulletin.columns]
+    if missing and len(bulletin): raise WindowError(f'the bulletin has no column {", ".join(missing)} (each event needs p_time, back_azimuth and its kind, '
+                                                    f'earthquake or explosion, to be a labelled window); it has {list(bulletin.columns)}')
     rng = np.random.default_rng(seed)
     pad = 20.0
     rows, X = [], []

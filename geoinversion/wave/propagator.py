@@ -513,6 +513,7 @@ def _prepare(velocity, dx, dt, nt, sources, receivers, wavelet, order=8, pml_wid
                                allowed='2 or 3 dimensions of known size')
     if v.shape.rank == 2: v = v[None]
     B, nz, nx = v.shape.as_list()
+    if B == 0: raise DescriptionError('no velocity model: the batch is empty', path='$.velocity', value=v.shape.as_list(), allowed='(nz, nx) or (B, nz, nx) with B >= 1')
     if min(nz, nx) < order:
         raise DescriptionError(f'the model is too small for order {order}', path='$.velocity', value=[nz, nx],
                                allowed=f'>= {order} cells each way')
