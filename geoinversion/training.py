@@ -166,7 +166,8 @@ def check_training_options(outputs:list|None=None, # the outputs the run trains
                 if name not in registry:
                     raise Invalid(f'unknown {registry.kind}', value=name, allowed=registry.names(), subpath=(field, o, i) if isinstance(v, list) else (field, o))
     if criterion is not None:
-        allowed = ['loss', 'val_loss'] + [f'{p}{o}_loss' for p in ('', 'val_') for o in outputs or []]
+        several = outputs if len(outputs or []) > 1 else []   # Keras logs <output>_loss only beside other outputs
+        allowed = ['loss', 'val_loss'] + [f'{p}{o}_loss' for p in ('', 'val_') for o in several]
         if criterion not in allowed: raise Invalid('unknown criterion', value=criterion, allowed=allowed, subpath=('criterion',))
     if learning_rate is not None and min_learning_rate is not None and min_learning_rate > learning_rate:
         raise Invalid('min_learning_rate above learning_rate', value=min_learning_rate, allowed=f'<= {learning_rate}', subpath=('min_learning_rate',))

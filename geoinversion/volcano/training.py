@@ -88,6 +88,12 @@ class TrainingDescription(Description):
                 raise Invalid('input is not produced by the dataset', value=n, allowed=[ds.image_name], subpath=('inputs', i))
         check_training_options(outs, {'losses': (self.losses, losses), 'loss_weights': (self.loss_weights, None), 'metrics': (self.metrics, metrics)},
                                self.criterion, self.learning_rate, self.min_learning_rate)
+        train = (self.sizes.train if self.sizes is not None and self.sizes.train is not None else None) or ds.sizes.train
+        if self.batch_size > train:
+            raise Invalid('a batch larger than the training samples of an epoch', value=self.batch_size, allowed=f'<= {train} (sizes.train)', subpath=('batch_size',))
+        if ds.mask is not None and ds.mask.fill != ds.mask.fill:   # the network would see NaN pixels: the loss is NaN from the first batch
+            raise Invalid('a mask filled with NaN cannot be trained on (the network sees the NaN pixels)', value='NaN', allowed='a number, e.g. 0.0',
+                          subpath=('dataset', 'mask', 'fill'))
         return self
 
 def load_training_description(src) -> TrainingDescription:
