@@ -104,13 +104,24 @@ def arces_inventory() -> Inventory:
         return obspy.read_inventory(str(p), format='STATIONXML')
 
 # %% ../../nbs/40_seismic.array.ipynb #90a2c731
-def array_offsets(inventory:Inventory) -> pd.DataFrame:
-    "Element offsets from the array centre: index station code, columns `x_km` (east), `y_km` (north), `z_km` (up)."
-    rows = {}
+def _station_coords(inventory:Inventory, time=None) -> dict:
+    "{station code: (longitude, latitude, elevation in m)} of the epochs covering `time`; epochs at different places and no time to choose: an `ArrayError`."
+    out = {}
     for net in inventory:
         for sta in net:
-            rows.setdefault(sta.code, (sta.longitude, sta.latitude, sta.elevation / 1000.0))
-    if not rows: raise ArrayError('the inventory has no stations')
+            if time is not None and ((sta.start_date is not None and sta.start_date > time) or (sta.end_date is not None and sta.end_date < time)): continue
+            c = (sta.longitude, sta.latitude, sta.elevation)
+            if sta.code in out and out[sta.code] != c:
+                raise ArrayError(f'station {sta.code} has epochs at different places (lon, lat {out[sta.code][:2]} and {c[:2]})'
+                                 + (f' at {time}' if time is not None else '') + ': give the time of the data, or select its epoch (inventory.select(time=...))')
+            out.setdefault(sta.code, c)
+    return out
+
+def array_offsets(inventory:Inventory, # the array's inventory
+                  time=None) -> pd.DataFrame: # the stations' epochs that cover this time (UTCDateTime; None: every epoch, which must agree)
+    "Element offsets from the array centre: index station code, columns `x_km` (east), `y_km` (north), `z_km` (up)."
+    rows = {k: (lon, lat, el / 1000.0) for k, (lon, lat, el) in _station_coords(inventory, None if time is None else UTCDateTime(time)).items()}
+    if not rows: raise ArrayError('the inventory has no stations' + (f' whose epoch covers {time}' if time is not None else ''))
     g = np.array(list(rows.values()), dtype=float)
     lon0, lat0, z0 = g.mean(axis=0)
     xy = np.array([util_geo_km(lon0, lat0, lon, lat) for lon, lat, _ in g])
@@ -212,7 +223,7 @@ def stream_to_array(stream:Stream, # traces of array elements, one sampling rate
     rates = {tr.stats.sampling_rate for tr in stream}
     if len(rates) > 1: raise GeoinversionError(f'traces have different sampling rates {sorted(rates)}; run preprocess first')
     fs = rates.pop()
-    off = array_offsets(inventory)
+    off = array_offsets(inventory, min(tr.stats.starttime for tr in stream))   # the stations where they were when recorded
     by = defaultdict(dict)
     for tr in stream:
         c = tr.stats.channel[-1:]
@@ -314,12 +325,10 @@ def plane_wave_stream(inventory:Inventory, # the array
 # %% ../../nbs/40_seismic.array.ipynb #5ef629ea
 def _with_coordinates(stream, inventory, component):
     out = Stream()
-    coords = {}
-    for net in inventory:
-        for sta in net: coords.setdefault(sta.code, (sta.latitude, sta.longitude, sta.elevation))
+    coords = _station_coords(inventory, min(tr.stats.starttime for tr in stream)) if len(stream) else {}
     for tr in stream:
         if tr.stats.channel[-1:] == component and tr.stats.station in coords:
-            lat, lon, el = coords[tr.stats.station]
+            lon, lat, el = coords[tr.stats.station]
             t = tr.copy()
             t.stats.coordinates = AttribDict({'latitude': lat, 'longitude': lon, 'elevation': el / 1000.0})
             out.append(t)

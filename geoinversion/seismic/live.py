@@ -566,6 +566,9 @@ def open_client(source:str): # an SDS folder or an FDSN base URL
         except Exception as e: raise GeoinversionError(f'cannot reach the FDSN server {source}: {type(e).__name__}: {e}') from None
     if Path(source).is_dir():
         from obspy.clients.filesystem.sds import Client as SDS
+        if not any(p.is_dir() for p in Path(source).glob('[0-9][0-9][0-9][0-9]/*/*/*.D')):   # SDS: YEAR/NET/STA/CHAN.TYPE/
+            raise GeoinversionError(f'{source}: not an SDS archive (no YEAR/NET/STA/CHAN.D folders under it); give the archive root, '
+                                    'or write loose miniSEED files into one first (geoinversion.seismic.live.write_sds)')
         return SDS(source)
     raise GeoinversionError(f'{source}: neither an SDS archive folder nor an http(s):// FDSN address')
 
