@@ -196,13 +196,25 @@ def read_history(run) -> list[dict]:
 def _npz(arrays:dict) -> bytes:
     buf = io.BytesIO(); np.savez(buf, **arrays); return buf.getvalue()
 
+_CALLBACK_STATE = ('wait', 'best', 'cooldown_counter', 'best_epoch')   # what plateau and early-stopping callbacks count across epochs
+
+def _callback_state(cb) -> dict:
+    "The counters of a stage callback (JSON), to commit with the epoch."
+    return {k: (None if v is None else float(v)) for k in _CALLBACK_STATE if hasattr(cb, k) for v in [getattr(cb, k)]}
+
 class EpochCheckpoint(keras.callbacks.Callback):
-    "After each epoch: the best model, the history row, then the epoch committed (weights, optimizer state, marker)."
-    def __init__(self, run, history:list, criterion:str, best:float|None):
+    "After each epoch: the best model, the history row, then the epoch committed (weights, optimizer state, the stage callbacks' counters, marker)."
+    def __init__(self, run, history:list, criterion:str, best:float|None,
+                 tracked:list=(), # the stage's callbacks, whose counters are committed and restored
+                 restored:list|None=None): # their counters at the committed epoch (a resume)
         super().__init__()
         self.run, self.history, self.criterion, self.best = Path(run), history, criterion, best
+        self.tracked, self.restored = list(tracked), restored
         self.checkpoint = Checkpoint(self.run / 'checkpoint')
         self.diverged = None   # (epoch, loss) of an epoch whose loss was not finite: not committed, training stopped
+    def on_train_begin(self, logs=None):   # after the stage callbacks' own (which reset their counters): a resume goes on counting
+        for cb, state in zip(self.tracked, self.restored or []):
+            for k, v in state.items(): setattr(cb, k, v if v is None or k == 'best' else type(getattr(cb, k, 0))(v))
     def on_epoch_end(self, epoch, logs=None):
         logs = dict(logs or {})
         if not np.isfinite(logs.get('loss', 0.0)):   # NaN or infinite: stop, and keep the last good epoch as the committed one
@@ -217,7 +229,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.history.append(row)   # the history first: a resume keeps only rows up to the committed epoch
         _write_history(self.run / 'history.csv', self.history)
         optimizer = {f'v{i:04d}': keras.ops.convert_to_numpy(v) for i, v in enumerate(self.model.optimizer.variables)}
-        self.checkpoint.commit(epoch + 1, {'epoch': epoch + 1, 'best': self.best},
+        self.checkpoint.commit(epoch + 1, {'epoch': epoch + 1, 'best': self.best, 'callbacks': [_callback_state(cb) for cb in self.tracked]},
                                {'weights.h5': self.model.save_weights, 'optimizer.npz': _npz(optimizer)})
     def on_train_end(self, logs=None):
         s = self.checkpoint.state()
@@ -287,8 +299,9 @@ def train(experiment:Experiment, # what to train (a stage's experiment)
         if not isinstance(exp.steps, int) or exp.steps < 1:
             raise GeoinversionError(f'{type(exp).__name__}.steps must be a positive number of batches per epoch, got {exp.steps!r}')
         if done < exp.epochs and not (state and state.get('stopped')):
-            commit = EpochCheckpoint(run, history, exp.criterion, state['best'] if state else None)
-            cbs = list(exp.callbacks(run)) + [commit,   # the stage's callbacks first: what they log is recorded
+            stage = list(exp.callbacks(run))
+            commit = EpochCheckpoint(run, history, exp.criterion, state['best'] if state else None, stage, state.get('callbacks') if state else None)
+            cbs = stage + [commit,   # the stage's callbacks first: what they log is recorded
                    keras.callbacks.TensorBoard(log_dir=str(run / 'logs'))] + list(extra_callbacks or [])
             net.fit(exp.stream('train', seed, start=done * exp.steps), steps_per_epoch=exp.steps, epochs=exp.epochs,
                     initial_epoch=done, validation_data=exp.stream('validation', seed), callbacks=cbs, verbose=verbose,
