@@ -5,6 +5,7 @@
 # %% ../../nbs/60_fwi.problem.ipynb #232f9e5d
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -393,6 +394,13 @@ def load_fwi_description(src) -> FWIDescription:
     return load_description(src, FWIDescription)
 
 # %% ../../nbs/60_fwi.problem.ipynb #2620d5aa
+def _stamp(f:Path) -> tuple: return (f.stat().st_mtime_ns, f.stat().st_size) if f.is_file() else (0, 0)
+
+@functools.lru_cache(maxsize=8)
+def _gathers_digest(path:str, mtime:int, size:int, *shape_and_dt) -> str:
+    "A hash of the recorded gathers, read and checked once per process while the file is unchanged (a problem is resolved several times)."
+    return hashlib.sha1(read_gathers(path, *shape_and_dt).tobytes()).hexdigest()
+
 class Problem:
     "An FWI problem resolved from its description: models, grid positions, wavelet, the events and their split."
     def __init__(self, description, # FWIDescription, dict, JSON string or file
@@ -435,9 +443,9 @@ class Problem:
         self._check_source_cut()
         self.observed_digest = None   # of the recorded gathers, read and checked here: a changed file is a changed problem
         if d.observed.file is not None:
-            try: g = read_gathers(self._path(d.observed.file), len(self.events), a.nt, len(self.receivers), a.dt)
+            f = self._path(d.observed.file)
+            try: self.observed_digest = _gathers_digest(str(f), *_stamp(f), len(self.events), a.nt, len(self.receivers), a.dt)
             except DescriptionError as e: raise self._relocated(e, 'observed') from None
-            self.observed_digest = hashlib.sha1(g.tobytes()).hexdigest()
 
     def _error(self, message, where, value, allowed=None):
         return DescriptionError(message, file=self.file, path='$.' + where, value=value, allowed=allowed)
